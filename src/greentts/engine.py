@@ -1,0 +1,265 @@
+"""The Engine: frontend + voices + scheduler + backends. Streaming is the primitive; synthesize collects it.
+
+    with Engine() as engine:
+        result = engine.synthesize("Hello there.")            # Result: audio, timings, phonemes, rules
+        for chunk in engine.stream("长文本……", voice="zf_xiaoxiao"):
+            play(chunk.audio)
+
+Thread-safe: any number of threads may call ``stream``/``synthesize``; segments of all requests
+share one scheduler (one worker per core, single-thread sessions by default).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EngineClosed, InputError, VoiceError
+from .models.base import Backend, BackendSession
+from .models.hibari import HibariBackend
+from .models.kokoro import KokoroBackend
+from .result import AudioChunk, Result, SegmentInfo
+from .runtime import audio as audio_io
+from .runtime.scheduler import Scheduler
+from .settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
+from .text.frontend import Frontend, Plan, Segment, mostly_han
+from .text.lexicon import Lexicon, RuleHit
+from .text.normalize import Skipped, clean, is_han
+from .voices.store import Voice, VoiceStore
+
+__all__ = ["Engine", "SynthesisStream"]
+
+
+class _Worker:
+    """Per-worker state: one lazily opened session per backend."""
+
+    def __init__(self, backends: dict[str, Backend], threads: int) -> None:
+        self._backends = backends
+        self._threads = threads
+        self._sessions: dict[str, BackendSession] = {}
+
+    def session(self, backend: str) -> BackendSession:
+        sess = self._sessions.get(backend)
+        if sess is None:
+            sess = self._sessions[backend] = self._backends[backend].new_session(self._threads)
+        return sess
+
+
+class Engine:
+    """Offline bilingual (en + zh) speech synthesis on packaged models."""
+
+    def __init__(self, config: EngineConfig | None = None, **overrides: Any) -> None:
+        self.config: EngineConfig = validated(EngineConfig, config, **overrides)
+        self.voices = VoiceStore()
+        lexicon = Lexicon()
+        for path in self.config.dictionaries:
+            lexicon = lexicon + Lexicon.load(path)
+        self.frontend = Frontend(lexicon, self.config.max_segment_ids, self.config.first_segment_ids)
+        self.backends: dict[str, Backend] = {
+            "kokoro": KokoroBackend(self.config.cache_dir),
+            "hibari": HibariBackend(),
+        }
+        self.workers = self.config.workers or os.cpu_count() or 1
+        self._scheduler: Scheduler[_Worker] = Scheduler(
+            self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker), self.config.queue_size)
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def warm_up(self, tiers: tuple[str, ...] = ("standard",)) -> float:
+        """Load G2P and open + exercise a session per worker for each tier; returns seconds taken."""
+        t0 = time.perf_counter()
+        self.frontend.warm_up()
+        probe = self.frontend.phonemize("Hello.")[0].ids
+        for tier in tiers:
+            backend = TIER_BACKENDS[tier]
+            self.backends[backend].load()
+            voice = self.voices.get(self.config.default_voice_en if backend == "hibari" else "af_heart")
+            self._scheduler.run_on_each_worker(lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._scheduler.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def list_voices(self, lang: str | None = None) -> list[dict[str, object]]:
+        return self.voices.list(lang)
+
+    def phonemize(self, text: str, **settings: Any) -> list[Segment]:
+        """Run the frontend only (no weights): the segments, phonemes and ids that would be spoken."""
+        s: SynthesisSettings = validated(SynthesisSettings, None, **settings)
+        voice = self._voice(text, s)
+        return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[s.tier]]))
+
+    def stream(self, text: str, settings: SynthesisSettings | None = None, *, low_latency: bool = True,
+               **overrides: Any) -> SynthesisStream:
+        """Start synthesizing ``text``; iterate the returned stream for :class:`AudioChunk` s in order.
+
+        Input is validated before this returns (empty text, unknown voice, bad settings raise here).
+        ``low_latency`` keeps the first segment short (``EngineConfig.first_segment_ids``) so audio
+        starts sooner, at the cost of one extra break in the first sentence.
+        """
+        t0 = time.perf_counter()
+        s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
+        if self._closed:
+            raise EngineClosed("the engine is closed")
+        backend = self.backends[TIER_BACKENDS[s.tier]]
+        voice = self._voice(text, s)
+        if "zh" not in backend.languages and any(is_han(c) for c in text):
+            raise InputError(f"the {s.tier} tier ({backend.name}) speaks English only; this text contains "
+                             "Chinese characters (use tier='standard')")
+        if backend.name not in voice.backends:
+            names = [v["name"] for v in self.voices.list() if backend.name in v["backends"]]
+            raise VoiceError(f"voice {voice.name!r} is not available in the {s.tier} tier; "
+                             f"{s.tier} voices: {', '.join(map(str, names))}")
+        plan = self._plan(text, s, voice, backend, low_latency)
+        return SynthesisStream(self, plan, voice, backend, s, t0)
+
+    def synthesize(self, text: str, settings: SynthesisSettings | None = None, **overrides: Any) -> Result:
+        """Synthesize all of ``text`` (collects :meth:`stream`)."""
+        return self.stream(text, settings, low_latency=False, **overrides).collect()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _voice(self, text: str, s: SynthesisSettings) -> Voice:
+        if s.voice:
+            return self.voices.get(s.voice)
+        if s.lang == "zh" or (s.lang == "auto" and mostly_han(clean(text)[0])):
+            return self.voices.get(self.config.default_voice_zh)
+        return self.voices.get(self.config.default_voice_en)
+
+    def _plan(self, text: str, s: SynthesisSettings, voice: Voice, backend: Backend,
+              low_latency: bool = False) -> Plan:
+        lexicon = Lexicon.from_entries(list(s.pronunciations)) if s.pronunciations else Lexicon()
+        for path in s.dictionaries:
+            lexicon = lexicon + Lexicon.load(path)
+        return self.frontend.plan(text, lang=s.lang, british=voice.british, lexicon=lexicon,
+                                  max_ids=backend.max_ids,
+                                  first_max_ids=None if low_latency else backend.max_ids)
+
+    def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings) -> Future[tuple[np.ndarray, float]]:
+        def task(worker: _Worker) -> tuple[np.ndarray, float]:
+            t = time.perf_counter()
+            audio = worker.session(backend).synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
+            return audio, time.perf_counter() - t
+
+        return self._scheduler.submit(task, priority=0 if seg.index == 0 else 1)
+
+
+class SynthesisStream:
+    """An in-order iterator of :class:`AudioChunk` for one request. ``close()`` cancels pending work.
+
+    After iteration: ``segments``, ``rules_fired``, ``skipped`` and ``timings`` describe the request.
+    """
+
+    def __init__(self, engine: Engine, plan: Plan, voice: Voice, backend: Backend, settings: SynthesisSettings,
+                 t0: float) -> None:
+        self._engine = engine
+        self._plan = plan
+        self.voice = voice
+        self.backend = backend
+        self.settings = settings
+        self.sample_rate = settings.sample_rate or backend.sample_rate
+        self.segments: list[SegmentInfo] = []
+        self.timings: dict[str, float] = {"frontend_s": 0.0, "synth_s": 0.0, "post_s": 0.0}
+        self._t0 = t0
+        self._gen = self._run()
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        return self._plan.skipped
+
+    @property
+    def rules_fired(self) -> list[RuleHit]:
+        return self._plan.rules_fired
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        return self
+
+    def __next__(self) -> AudioChunk:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> SynthesisStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def collect(self) -> Result:
+        """Run to the end and return the whole :class:`Result`."""
+        parts = [chunk.audio for chunk in self]
+        audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return Result(audio, self.sample_rate, self.segments, self.rules_fired, self.skipped, dict(self.timings),
+                      self.voice.name, self.backend.name)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _next_segment(self, segments: Iterator[Segment]) -> Segment | None:
+        t = time.perf_counter()
+        try:
+            return next(segments)
+        except StopIteration:
+            return None
+        finally:
+            self.timings["frontend_s"] += time.perf_counter() - t
+
+    def _run(self) -> Iterator[AudioChunk]:
+        eng, s = self._engine, self.settings
+        native = self.backend.sample_rate
+        resample = audio_io.StreamResampler(native, self.sample_rate)
+        lookahead = eng.config.lookahead or 2 * eng.workers
+        segments = iter(self._plan)
+        window: deque[tuple[Segment, Future[tuple[np.ndarray, float]]]] = deque()
+        gain: float | None = None
+        position = 0.0
+        try:
+            seg = self._next_segment(segments)
+            while seg is not None or window:
+                while seg is not None and len(window) < lookahead:
+                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s)))
+                    seg = self._next_segment(segments)
+                current, fut = window.popleft()
+                speech, synth_s = fut.result()
+                t = time.perf_counter()
+                last = seg is None and not window
+                if s.loudness_lufs is not None:
+                    g = audio_io.loudness_gain(speech, native, s.loudness_lufs)
+                    gain = g if gain is None or len(speech) >= 0.4 * native else gain
+                    speech = speech * gain
+                pause = 0.0 if last else current.pause_s * s.pause_scale / s.speed
+                out = resample(np.concatenate([speech, audio_io.silence(pause, native)]), last=last)
+                self.timings["post_s"] += time.perf_counter() - t
+                self.timings["synth_s"] += synth_s
+                info = SegmentInfo(current.index, current.text, current.lang, current.phonemes, len(current.ids),
+                                   round(position, 4), round(len(out) / self.sample_rate, 4), round(synth_s, 4),
+                                   self.backend.name, self.voice.name)
+                position += len(out) / self.sample_rate
+                self.segments.append(info)
+                if "first_audio_s" not in self.timings:
+                    self.timings["first_audio_s"] = time.perf_counter() - self._t0
+                self.timings["total_s"] = time.perf_counter() - self._t0
+                yield AudioChunk(out.astype(np.float32, copy=False), self.sample_rate, info)
+        finally:
+            for _, fut in window:
+                fut.cancel()

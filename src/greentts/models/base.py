@@ -1,0 +1,49 @@
+"""The backend protocol: phoneme ids + voice + speed -> float32 audio at the backend's native rate.
+
+A :class:`Backend` holds what is shared and immutable (where the weights are); each scheduler
+worker opens its own :class:`BackendSession` with an explicit thread count, lazily, on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..voices.store import Voice
+
+__all__ = ["Backend", "BackendSession", "ort_session"]
+
+
+@runtime_checkable
+class BackendSession(Protocol):
+    def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int) -> np.ndarray:
+        """Phoneme ids (without pads) -> mono float32 audio at the backend's sample rate."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    sample_rate: int
+    languages: frozenset[str]
+    max_ids: int
+
+    def new_session(self, threads: int) -> BackendSession: ...
+
+    def load(self) -> None:
+        """Locate/verify weights now (otherwise done by the first session)."""
+        ...
+
+
+def ort_session(path: str, threads: int):  # noqa: ANN201 - onnxruntime has no types
+    """An onnxruntime CPU session with explicit intra-op threads and no thread spinning."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

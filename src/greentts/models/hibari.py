@@ -1,0 +1,54 @@
+"""hibari: a 6M-parameter English student of Kokoro (voice af_heart), the eco tier. 24 kHz, ~100x real time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ModelError, VoiceError
+from ..voices.store import Voice
+from .assets import hibari_model_path
+from .base import ort_session
+
+__all__ = ["HibariBackend"]
+
+
+class HibariBackend:
+    name = "hibari"
+    sample_rate = 24_000
+    languages = frozenset({"en"})
+    max_ids = 400  # hibari's own sentence limit
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+
+    def load(self) -> None:
+        if self._path is None:
+            self._path = hibari_model_path()
+
+    def new_session(self, threads: int) -> _HibariSession:
+        self.load()
+        return _HibariSession(ort_session(str(self._path), threads))
+
+
+class _HibariSession:
+    def __init__(self, session) -> None:  # noqa: ANN001
+        self._sess = session
+
+    def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
+        from hibari import dsp
+
+        if "hibari" not in voice.backends:
+            raise VoiceError(f"the eco tier (hibari) speaks only af_heart, not {voice.name!r}")
+        if not 1 <= len(ids) <= HibariBackend.max_ids:
+            raise InputError(f"hibari takes 1..{HibariBackend.max_ids} phoneme ids per segment, got {len(ids)}")
+        try:
+            out = self._sess.run(None, {"ids": np.asarray([[0, *ids, 0]], np.int64),
+                                        "speed": np.asarray([speed], np.float32)})
+            lh, th, ln, lr, phi, f0 = (o[0] for o in out)
+            audio = dsp.synth(lh, th, ln, lr, phi, f0, np.random.default_rng(seed))
+        except Exception as exc:
+            raise ModelError(f"hibari failed on a {len(ids)}-id segment: {exc}") from exc
+        return np.asarray(audio, dtype=np.float32).reshape(-1)

@@ -1,0 +1,62 @@
+"""Kokoro-82M v1.0 int8 ONNX backend (English and Mandarin, 24 kHz). The graph takes batch size 1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ModelError
+from ..voices.store import Voice
+from .assets import kokoro_model_path
+from .base import ort_session
+
+__all__ = ["KokoroBackend"]
+
+
+class KokoroBackend:
+    name = "kokoro"
+    sample_rate = 24_000
+    languages = frozenset({"en", "zh"})
+    max_ids = 510
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self._cache_dir = cache_dir
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        with self._lock:
+            if self._path is None:
+                self._path = kokoro_model_path(self._cache_dir)
+
+    @property
+    def model_path(self) -> Path:
+        self.load()
+        assert self._path is not None
+        return self._path
+
+    def new_session(self, threads: int) -> _KokoroSession:
+        return _KokoroSession(ort_session(str(self.model_path), threads))
+
+
+class _KokoroSession:
+    def __init__(self, session) -> None:  # noqa: ANN001
+        self._sess = session
+
+    def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
+        n = len(ids)
+        if not 1 <= n <= KokoroBackend.max_ids:
+            raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
+        feed = {
+            "tokens": np.asarray([[0, *ids, 0]], dtype=np.int64),
+            "style": voice.style(n),
+            "speed": np.asarray([speed], dtype=np.float32),
+        }
+        try:
+            audio = self._sess.run(None, feed)[0]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
+        return np.asarray(audio, dtype=np.float32).reshape(-1)

@@ -1,0 +1,1 @@
+"""Quality checks (optional extra ``greentts[asr]``): offline ASR and error rates."""

@@ -1,0 +1,84 @@
+"""What synthesis returns: streamed :class:`AudioChunk` s and the collected :class:`Result`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runtime import audio as audio_io
+from .text.lexicon import RuleHit
+from .text.normalize import Skipped
+
+__all__ = ["SegmentInfo", "AudioChunk", "Result"]
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    index: int
+    text: str
+    lang: str
+    phonemes: str
+    n_ids: int
+    start_s: float  # where this segment's audio starts in the output
+    duration_s: float  # speech plus the pause after it
+    synth_s: float  # model compute time (wall, inside the worker)
+    backend: str
+    voice: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One streamed piece of audio (one segment, with its trailing pause) at the output rate."""
+
+    audio: np.ndarray
+    sample_rate: int
+    segment: SegmentInfo
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass
+class Result:
+    audio: np.ndarray
+    sample_rate: int
+    segments: list[SegmentInfo]
+    rules_fired: list[RuleHit]
+    skipped: list[Skipped]
+    timings: dict[str, float]
+    voice: str
+    backend: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def rtf(self) -> float:
+        """Wall seconds per audio second (lower is faster)."""
+        return self.timings.get("total_s", 0.0) / self.duration_s if self.duration_s else 0.0
+
+    def to_bytes(self, format: str = "wav", subtype: str | None = None) -> bytes:
+        return audio_io.encode(self.audio, self.sample_rate, format, subtype)
+
+    def save(self, path: str | Path, format: str | None = None, subtype: str | None = None) -> Path:
+        """Write atomically; the format comes from ``format`` or the file extension."""
+        return audio_io.write(path, self.audio, self.sample_rate, format, subtype)
+
+    def report(self) -> dict[str, Any]:
+        """Everything but the samples, JSON-ready."""
+        return {
+            "duration_s": round(self.duration_s, 3), "sample_rate": self.sample_rate, "voice": self.voice,
+            "backend": self.backend, "rtf": round(self.rtf, 4), "timings": self.timings,
+            "segments": [s.as_dict() for s in self.segments],
+            "rules_fired": [h.as_dict() for h in self.rules_fired],
+            "skipped": [{"position": s.position, "codepoint": s.codepoint, "reason": s.reason} for s in self.skipped],
+        }

@@ -1,0 +1,1 @@
+"""Runtime: scheduler and audio post-processing."""

@@ -1,0 +1,149 @@
+"""Audio out: resampling (soxr), loudness (pyloudnorm, ITU-R BS.1770), encoding (libsndfile via soundfile).
+
+Both models produce 24 kHz mono float32; any output rate from 8 to 48 kHz is made with soxr.
+
+Formats (``format`` argument, or the file extension):
+
+=========  ==========================  =======================================================
+format     container / codec           notes
+=========  ==========================  =======================================================
+wav        RIFF WAVE                   subtype ``pcm16`` (default), ``pcm24``, ``float``, ``ulaw``
+flac       FLAC                        subtype ``pcm16`` (default) or ``pcm24``
+mp3        MPEG-1/2 Layer III          rates 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000
+ogg        Ogg Vorbis
+opus       Ogg Opus                    rates 8000, 12000, 16000, 24000, 48000
+pcm        raw signed 16-bit LE        no header
+mulaw      raw G.711 mu-law            no header; 8 kHz telephony (the engine defaults to 8000 Hz)
+=========  ==========================  =======================================================
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatError
+
+__all__ = ["FORMATS", "encode", "write", "format_for_path", "StreamResampler", "loudness_gain", "silence",
+           "default_rate"]
+
+_SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT", "ulaw": "ULAW"}
+FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # name: (libsndfile major format, default subtype, allowed subtypes)
+    "wav": ("WAV", "pcm16", ("pcm16", "pcm24", "float", "ulaw")),
+    "flac": ("FLAC", "pcm16", ("pcm16", "pcm24")),
+    "mp3": ("MP3", "MPEG_LAYER_III", ()),
+    "ogg": ("OGG", "VORBIS", ()),
+    "opus": ("OGG", "OPUS", ()),
+    "pcm": ("RAW", "pcm16", ("pcm16",)),
+    "mulaw": ("RAW", "ulaw", ("ulaw",)),
+}
+_RATES = {
+    "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+    "opus": (8000, 12000, 16000, 24000, 48000),
+}
+_EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".pcm": "pcm",
+               ".raw": "pcm", ".ulaw": "mulaw", ".mulaw": "mulaw", ".ul": "mulaw"}
+
+
+def default_rate(format: str | None) -> int | None:
+    """The output rate a format implies when none is asked for (mu-law is telephony: 8 kHz)."""
+    return 8000 if format == "mulaw" else None
+
+
+def format_for_path(path: str | Path) -> str:
+    ext = Path(path).suffix.lower()
+    if ext not in _EXTENSIONS:
+        raise FormatError(f"cannot tell the audio format from the extension of {str(path)!r}; use one of "
+                          f"{', '.join(sorted(_EXTENSIONS))} or pass format=")
+    return _EXTENSIONS[ext]
+
+
+def _check(format: str, subtype: str | None, sample_rate: int) -> tuple[str, str]:
+    if format not in FORMATS:
+        raise FormatError(f"unknown format {format!r}; choose from {', '.join(FORMATS)}")
+    major, default, allowed = FORMATS[format]
+    sub = subtype or default
+    if subtype and subtype not in allowed:
+        choices = ", ".join(allowed) if allowed else "none (the codec is fixed)"
+        raise FormatError(f"format {format!r} does not take subtype {subtype!r}; allowed: {choices}")
+    if format in _RATES and sample_rate not in _RATES[format]:
+        raise FormatError(f"{format} cannot be written at {sample_rate} Hz; "
+                          f"supported rates: {', '.join(map(str, _RATES[format]))}")
+    if not 8000 <= sample_rate <= 48000:
+        raise FormatError(f"sample rate must be 8000..48000 Hz, got {sample_rate}")
+    return major, _SUBTYPES.get(sub, sub)
+
+
+def encode(audio: np.ndarray, sample_rate: int, format: str = "wav", subtype: str | None = None) -> bytes:
+    """Encode mono float32 audio to bytes in ``format``."""
+    import soundfile as sf
+
+    major, sub = _check(format, subtype, sample_rate)
+    data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    buf = io.BytesIO()
+    kwargs = {"endian": "LITTLE"} if major == "RAW" else {}
+    sf.write(buf, data, sample_rate, format=major, subtype=sub, **kwargs)
+    return buf.getvalue()
+
+
+def write(path: str | Path, audio: np.ndarray, sample_rate: int, format: str | None = None,
+          subtype: str | None = None) -> Path:
+    """Encode and write atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    data = encode(audio, sample_rate, format or format_for_path(path), subtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def silence(seconds: float, sample_rate: int) -> np.ndarray:
+    return np.zeros(max(0, round(seconds * sample_rate)), dtype=np.float32)
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling with state carried across chunks (no clicks at chunk joins)."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._rs = None
+        if in_rate != out_rate:
+            import soxr
+
+            self._rs = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, chunk: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._rs is None:
+            return chunk
+        return self._rs.resample_chunk(np.ascontiguousarray(chunk, dtype=np.float32), last=last)
+
+
+def loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> float:
+    """Linear gain that brings ``audio`` to ``target_lufs`` (integrated, BS.1770), limited so peaks stay < 1.
+
+    Audio shorter than BS.1770's 400 ms block is measured by RMS instead.
+    """
+    if not len(audio) or not np.any(audio):
+        return 1.0
+    if len(audio) >= int(0.4 * sample_rate):
+        import pyloudnorm
+
+        level = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.astype(np.float64))
+    else:
+        level = 20 * np.log10(float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) + 1e-12) - 0.691
+    if not np.isfinite(level):
+        return 1.0
+    gain = 10 ** ((target_lufs - level) / 20)
+    peak = float(np.max(np.abs(audio)))
+    return float(min(gain, 0.989 / peak)) if peak > 0 else float(gain)

@@ -1,0 +1,111 @@
+"""A bounded priority scheduler over worker threads, each owning its own state (model sessions).
+
+It knows nothing about models: tasks are callables ``fn(state) -> value``, results are
+``concurrent.futures.Future`` s. Every error — raised by a task or by building a worker's state —
+is set on that task's future, so no waiter ever hangs; closing the scheduler fails pending futures
+with :class:`~greentts.errors.EngineClosed`. Lower ``priority`` runs first, FIFO within a priority.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+from ..errors import EngineClosed, Overloaded
+
+__all__ = ["Scheduler"]
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+class Scheduler(Generic[S]):
+    def __init__(self, workers: int, make_state: Callable[[int], S], max_queue: int = 1024,
+                 name: str = "greentts-worker") -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.workers = workers
+        self.max_queue = max_queue
+        self._make_state = make_state
+        self._heap: list[tuple[int, int, Future[Any], Callable[[S], Any]]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._busy = 0
+        self._threads = [threading.Thread(target=self._loop, args=(i,), name=f"{name}-{i}", daemon=True)
+                         for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def queue_depth(self) -> int:
+        with self._cv:
+            return len(self._heap)
+
+    @property
+    def busy(self) -> int:
+        with self._cv:
+            return self._busy
+
+    def submit(self, fn: Callable[[S], T], priority: int = 0) -> Future[T]:
+        fut: Future[T] = Future()
+        with self._cv:
+            if self._closed:
+                raise EngineClosed("the scheduler is closed")
+            if len(self._heap) >= self.max_queue:
+                raise Overloaded(f"scheduler queue is full ({self.max_queue} pending)")
+            heapq.heappush(self._heap, (priority, next(self._seq), fut, fn))
+            self._cv.notify()
+        return fut
+
+    def run_on_each_worker(self, fn: Callable[[S], Any], timeout: float = 600.0) -> list[Any]:
+        """Run ``fn`` once on every worker (e.g. to open sessions and warm them up)."""
+        barrier = threading.Barrier(self.workers, timeout=timeout)
+
+        def task(state: S) -> Any:
+            out = fn(state)
+            barrier.wait()
+            return out
+
+        futures = [self.submit(task, priority=-1) for _ in range(self.workers)]
+        return [f.result(timeout=timeout) for f in futures]
+
+    def close(self) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+            pending, self._heap = self._heap, []
+            self._cv.notify_all()
+        for _, _, fut, _ in pending:
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(EngineClosed("the engine was closed before this work ran"))
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=30)
+
+    def _loop(self, index: int) -> None:
+        state: S | None = None
+        while True:
+            with self._cv:
+                while not self._heap and not self._closed:
+                    self._cv.wait()
+                if self._closed and not self._heap:
+                    return
+                _, _, fut, fn = heapq.heappop(self._heap)
+                if not fut.set_running_or_notify_cancel():
+                    continue  # cancelled while queued
+                self._busy += 1
+            try:
+                if state is None:  # built on first use; a failure goes to this task and is retried next time
+                    state = self._make_state(index)
+                fut.set_result(fn(state))
+            except BaseException as exc:
+                fut.set_exception(exc)
+            finally:
+                with self._cv:
+                    self._busy -= 1

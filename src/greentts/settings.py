@@ -1,0 +1,64 @@
+"""Engine configuration (how the engine is built) vs per-request settings (how one text is spoken).
+
+Both are pydantic models that reject unknown keys; ``None`` means "the model's/engine's default".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError
+
+__all__ = ["EngineConfig", "SynthesisSettings", "validated"]
+
+Tier = Literal["standard", "eco"]
+TIER_BACKENDS: dict[str, str] = {"standard": "kokoro", "eco": "hibari"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineConfig(_Strict):
+    """Built once per :class:`~greentts.Engine`."""
+
+    cache_dir: Path | None = Field(None, description="where assembled weights live (default ~/.cache/greentts)")
+    workers: int | None = Field(None, ge=1, le=256, description="scheduler workers (default: one per core)")
+    threads_per_worker: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker session")
+    default_voice_en: str = "af_heart"
+    default_voice_zh: str = "zf_xiaoxiao"
+    dictionaries: tuple[Path, ...] = Field((), description="global pronunciation dictionaries (JSONL)")
+    max_segment_ids: int = Field(510, ge=16, le=510)
+    first_segment_ids: int = Field(24, ge=8, le=510, description="cap for a stream's first segment (latency)")
+    queue_size: int = Field(1024, ge=1, description="pending segments before submit raises Overloaded")
+    lookahead: int | None = Field(None, ge=1, description="segments in flight per stream (default 2x workers)")
+
+
+class SynthesisSettings(_Strict):
+    """Per request. Every field has a default, so ``SynthesisSettings()`` is valid."""
+
+    voice: str | None = Field(None, description="stock voice name; default depends on the language")
+    lang: Literal["auto", "en", "zh"] = "auto"
+    tier: Tier = Field("standard", description="standard = Kokoro-82M int8; eco = hibari (English, af_heart)")
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate (native: 24000)")
+    loudness_lufs: float | None = Field(None, ge=-70.0, le=-5.0, description="normalize loudness (BS.1770)")
+    pronunciations: tuple[dict[str, Any], ...] = Field((), description="per-request dictionary entries")
+    dictionaries: tuple[Path, ...] = Field((), description="per-request dictionary files (JSONL)")
+    pause_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales pauses between segments")
+    seed: int = Field(0, description="seed for stochastic backends (hibari's noise); Kokoro is deterministic")
+
+
+def validated(model: type[_Strict], base: _Strict | None = None, **overrides: Any) -> Any:
+    """Build/override a settings model, turning pydantic errors into one clear InputError."""
+    data = base.model_dump() if base is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"invalid {model.__name__}: {problems}") from None

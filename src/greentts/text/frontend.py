@@ -1,0 +1,262 @@
+"""The text frontend: raw text -> segments of phoneme ids the model can speak. Runs without weights.
+
+Pipeline per request::
+
+    clean (drop + report unspeakable chars) -> inline overrides -> paragraphs/sentences (lazy)
+      -> clauses -> language spans -> normalize (en|zh) -> G2P with dictionaries -> pack into segments
+
+A segment never exceeds ``max_ids`` phoneme ids (Kokoro: 510) and is never cut inside a word. The
+first segment of a request is kept short (``first_max_ids``) so streaming starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+
+from ..errors import EmptyTextError, InputError
+from .g2p_en import EnglishG2P
+from .g2p_zh import MandarinG2P
+from .lexicon import Entry, Lexicon, RuleHit, parse_entry
+from .normalize import Skipped, clean, is_han, normalize_en, normalize_zh
+from .segment import Sentence, han_or_latin, split_clauses, split_sentences, split_spans, split_words
+
+__all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
+
+# Silence (seconds at speed 1.0) inserted after a segment, by how the segment ends.
+PAUSES = {"word": 0.0, "clause": 0.12, "sentence": 0.25, "paragraph": 0.6}
+_INLINE_RE = re.compile(r"\[([^\[\]\n]+)\]\(([^()\n]+)\)")
+_PLACEHOLDER_BASE = 0xF0000  # plane-15 private use: free because clean() removed user private-use chars
+
+
+@cache
+def kokoro_vocab() -> dict[str, int]:
+    """Kokoro's 114-symbol phoneme vocabulary (symbol -> id)."""
+    return json.loads((files("greentts") / "data" / "kokoro_vocab.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One unit of synthesis: a clause group that fits the model. ``text`` is the normalized text."""
+
+    index: int
+    text: str
+    lang: str  # "en", "zh" or "en+zh"
+    phonemes: str
+    ids: tuple[int, ...]
+    end: str  # "word" | "clause" | "sentence" | "paragraph"
+
+    @property
+    def pause_s(self) -> float:
+        return PAUSES[self.end]
+
+
+@dataclass
+class Plan:
+    """The frontend's result for one text: segments (lazy), what was skipped, which rules fired."""
+
+    skipped: list[Skipped]
+    _segments: Iterator[Segment]
+    _hits: dict[tuple, RuleHit] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Segment]:
+        return self._segments
+
+    @property
+    def rules_fired(self) -> list[RuleHit]:
+        return [h for h in self._hits.values() if h.count]
+
+
+@dataclass
+class _Piece:
+    text: str
+    phonemes: str
+    langs: frozenset[str]
+    end: str
+
+    @property
+    def n_ids(self) -> int:
+        return len(_to_ids(self.phonemes))
+
+
+def _to_ids(phonemes: str) -> tuple[int, ...]:
+    vocab = kokoro_vocab()
+    return tuple(vocab[c] for c in phonemes if c in vocab)
+
+
+class Frontend:
+    """Text -> segments. Thread-safe; G2P resources load lazily on first use."""
+
+    def __init__(self, lexicon: Lexicon | None = None, max_ids: int = 510, first_max_ids: int = 48) -> None:
+        if not 16 <= max_ids <= 510:
+            raise InputError(f"max_ids must be between 16 and 510, got {max_ids}")
+        self.lexicon = lexicon or Lexicon()
+        self.max_ids = max_ids
+        self.first_max_ids = min(first_max_ids, max_ids)
+        self.en = EnglishG2P()
+        self.zh = MandarinG2P()
+
+    def warm_up(self) -> None:
+        """Load both G2Ps and their dictionaries now rather than on the first request."""
+        for segment in self.plan("Hello, 你好。"):
+            assert segment.ids
+
+    def plan(self, text: str, *, lang: str = "auto", british: bool = False, lexicon: Lexicon | None = None,
+             first_max_ids: int | None = None, max_ids: int | None = None) -> Plan:
+        """Validate and prepare ``text`` now; segments are produced lazily while iterating."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, not {type(text).__name__}")
+        if lang not in ("auto", "en", "zh"):
+            raise InputError(f"lang must be 'auto', 'en' or 'zh', not {lang!r}")
+        cleaned, skipped = clean(text)
+        cleaned, inline = self._inline(cleaned)
+        if not any(ch.isalnum() or ch in inline for ch in cleaned):
+            what = "empty" if not text.strip() else "without anything speakable"
+            raise EmptyTextError(f"text is {what} (after removing {len(skipped)} unspeakable characters)"
+                                 if skipped else f"text is {what}")
+        primary = lang if lang != "auto" else ("zh" if mostly_han(cleaned) else "en")
+        req = (lexicon or Lexicon()) + self.lexicon
+        hits: dict[tuple, RuleHit] = {}
+        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits)
+        limit = min(max_ids or self.max_ids, self.max_ids)
+        first = min(first_max_ids if first_max_ids is not None else self.first_max_ids, limit)
+        return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits)
+
+    def phonemize(self, text: str, **kwargs: object) -> list[Segment]:
+        """All segments of ``text`` at once (for inspection and the CLI's ``phonemize``)."""
+        return list(self.plan(text, **kwargs))  # type: ignore[arg-type]
+
+    # -- inline overrides ----------------------------------------------------------------------
+
+    @staticmethod
+    def _inline(text: str) -> tuple[str, dict[str, Entry]]:
+        inline: dict[str, Entry] = {}
+
+        def repl(m: re.Match[str]) -> str:
+            ch = chr(_PLACEHOLDER_BASE + len(inline))
+            try:
+                inline[ch] = parse_entry({"grapheme": m[1], "phoneme": m[2]}, "inline")
+            except ValueError as exc:
+                raise InputError(f"inline pronunciation {m[0]!r} at character {m.start()}: {exc}") from exc
+            return ch
+
+        return _INLINE_RE.sub(repl, text), inline
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _segments(self, text: str, ctx: _Context, first_max_ids: int, max_ids: int) -> Iterator[Segment]:
+        index = 0
+        for sentence in split_sentences(text):
+            limit = first_max_ids if index == 0 else max_ids
+            for group in self._pack(self._pieces(sentence, ctx, limit, max_ids), limit, max_ids):
+                phonemes = " ".join(p.phonemes for p in group)
+                langs = frozenset().union(*(p.langs for p in group))
+                yield Segment(index, ctx.display(_join_text(p.text for p in group)), "+".join(sorted(langs)),
+                              phonemes, _to_ids(phonemes), group[-1].end)
+                index += 1
+                limit = max_ids
+
+    @staticmethod
+    def _pack(pieces: Iterator[_Piece], first_limit: int, max_ids: int) -> Iterator[list[_Piece]]:
+        group: list[_Piece] = []
+        size, limit = 0, first_limit
+        for piece in pieces:
+            n = piece.n_ids
+            if group and size + 1 + n > limit:
+                yield group
+                group, size, limit = [], 0, max_ids
+            group.append(piece)
+            size += n + (1 if size else 0)
+        if group:
+            yield group
+
+    def _pieces(self, sentence: Sentence, ctx: _Context, first_limit: int, max_ids: int) -> Iterator[_Piece]:
+        # Normalize first, so that limits and word boundaries apply to what will be spoken
+        # ("$1,250,000" is one token written but five words spoken).
+        spoken = "".join(normalize_zh(sp.text) if sp.lang == "zh" else normalize_en(sp.text)
+                         for sp in split_spans(sentence.text, ctx.primary, ctx.lang_of))
+        clauses = split_clauses(spoken)
+        limit = first_limit
+        for i, clause in enumerate(clauses):
+            last = i == len(clauses) - 1
+            end = ("paragraph" if sentence.paragraph_end else "sentence") if last else "clause"
+            yield from self._fit(clause, end, ctx, limit, max_ids)
+            limit = max_ids
+
+    def _fit(self, text: str, end: str, ctx: _Context, limit: int, max_ids: int) -> Iterator[_Piece]:
+        """One clause as pieces of at most ``limit`` ids, cut at word boundaries only when needed."""
+        piece = self._g2p(text, end, ctx)
+        if piece.n_ids <= limit or not piece.phonemes:
+            if piece.phonemes:
+                yield piece
+            return
+        head, tail = split_words(text, self._cut_han)
+        if not tail and piece.n_ids <= max_ids:
+            yield piece  # over the soft first-segment limit, but a single word: keep it whole
+            return
+        if not tail:
+            raise InputError(f"a single word of {piece.n_ids} phonemes cannot fit the model's "
+                             f"{max_ids}-id limit: {text[:40]!r}...")
+        yield from self._fit(head, "word", ctx, limit, max_ids)
+        yield from self._fit(tail, end, ctx, max_ids, max_ids)
+
+    def _cut_han(self, text: str) -> list[str]:
+        return self.zh._segmenter().lcut(text)
+
+    def _g2p(self, text: str, end: str, ctx: _Context) -> _Piece:
+        parts, langs = [], set()
+        for span in split_spans(text, ctx.primary, ctx.lang_of):
+            if span.lang == "zh":
+                ph = self.zh(span.text, ctx.zh_entries, ctx.inline, ctx.hits)
+            else:
+                ph = self.en(span.text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline,
+                             hits=ctx.hits)
+            if ph:
+                parts.append(ph)
+                langs.add(span.lang)
+        return _Piece(text, " ".join(parts), frozenset(langs), end)
+
+
+@dataclass
+class _Context:
+    primary: str
+    british: bool
+    en_entries: tuple[Entry, ...]
+    zh_entries: tuple[Entry, ...]
+    inline: dict[str, Entry]
+    hits: dict[tuple, RuleHit]
+
+    def display(self, text: str) -> str:
+        """The text with inline-override placeholders turned back into their graphemes."""
+        for ch, entry in self.inline.items():
+            text = text.replace(ch, entry.grapheme)
+        return text
+
+    def lang_of(self, ch: str) -> str | None:
+        entry = self.inline.get(ch)
+        return entry.lang if entry is not None else han_or_latin(ch)
+
+
+def _join_text(parts: Iterator[str]) -> str:
+    """Join pieces with a space, except between CJK characters/punctuation (which use none)."""
+    out = ""
+    for part in parts:
+        if out and not (_cjk(out[-1]) or _cjk(part[0])):
+            out += " "
+        out += part
+    return out
+
+
+def _cjk(ch: str) -> bool:
+    return is_han(ch) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+
+
+def mostly_han(text: str) -> bool:
+    """True when Han characters dominate (used to pick the primary language for lang='auto')."""
+    han = sum(1 for c in text if is_han(c))
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    return han > 0 and han >= latin / 4

@@ -1,0 +1,95 @@
+"""Mandarin G2P for Kokoro v1.0: jieba word segmentation + pypinyin (phrase-aware polyphones),
+pinyin mapped to Kokoro's IPA with misaki's tables, plus dictionary and inline overrides.
+
+The output follows misaki's legacy Mandarin convention (what Kokoro-82M v1.0 was trained on): one
+phoneme word per jieba word, separated by spaces, punctuation mapped to ASCII.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+
+from .lexicon import Entry, RuleHit, pinyin_to_phonemes, zh_overrides
+from .normalize import is_han
+
+__all__ = ["MandarinG2P"]
+
+_PUNCT = {"、": ", ", "，": ", ", "。": ". ", "．": ". ", "！": "! ", "：": ": ", "；": "; ", "？": "? ",
+          "«": " “", "»": "” ", "《": " “", "》": "” ", "「": " “", "」": "” ", "【": " “", "】": "” ",
+          "（": " (", "）": ") ", "…": "… ", "——": "—", "～": " "}
+
+
+class MandarinG2P:
+    """Callable: normalized Mandarin text -> Kokoro phonemes. Loads jieba's dictionary on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jieba = None
+
+    def _segmenter(self):  # noqa: ANN202 - jieba has no types
+        with self._lock:
+            if self._jieba is None:
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                self._jieba = jieba
+        return self._jieba
+
+    def warm_up(self) -> None:
+        self._segmenter()
+
+    def __call__(self, text: str, entries: Sequence[Entry] = (), inline: Mapping[str, Entry] | None = None,
+                 hits: dict[tuple, RuleHit] | None = None) -> str:
+        hits = {} if hits is None else hits
+        inline = inline or {}
+        out: list[str] = []
+        for han, other in re.findall(r"([\u3400-\u9fff\uf900-\ufaff]+)|([^\u3400-\u9fff\uf900-\ufaff]+)", text):
+            if han:
+                out.append(self._han_run(han, entries, hits))
+            else:
+                out.append(self._other_run(other, inline, hits))
+        return re.sub(r"\s{2,}", " ", "".join(out)).strip()
+
+    def _han_run(self, run: str, entries: Sequence[Entry], hits: dict[tuple, RuleHit]) -> str:
+        from pypinyin import Style, lazy_pinyin
+
+        chosen = zh_overrides(run, entries, hits) if entries else {}
+        words, pos = [], 0
+        for word in self._segmenter().lcut(run, HMM=True):
+            syllables = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)
+            if len(syllables) != len(word):  # pypinyin merged something odd: fall back per character
+                syllables = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
+            parts = []
+            for i, syl in enumerate(syllables):
+                override = chosen.get(pos + i)
+                if override is None:
+                    parts.append(pinyin_to_phonemes([syl]))
+                elif override.startswith("/"):
+                    parts.append(override[1:])
+                else:
+                    parts.append(pinyin_to_phonemes([override]))
+            pos += len(word)
+            words.append("".join(parts))
+        return " ".join(words)
+
+    @staticmethod
+    def _other_run(run: str, inline: Mapping[str, Entry], hits: dict[tuple, RuleHit]) -> str:
+        out = []
+        for ch in run:
+            entry = inline.get(ch)
+            if entry is not None:
+                out.append(" " + (pinyin_to_phonemes(entry.syllables) if entry.syllables else entry.phoneme) + " ")
+                h = hits.setdefault(entry.key, RuleHit(entry.source, entry.grapheme, entry.phoneme, None))
+                h.count += 1
+            else:
+                out.append(_PUNCT.get(ch, ch))
+        return "".join(out)
+
+
+def han_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(map(is_han, letters)) / len(letters) if letters else 0.0

@@ -1,0 +1,154 @@
+"""Splitting text: paragraphs -> sentences -> clauses -> language spans, and word-boundary cuts.
+
+All functions are pure and lazy where the input can be long (a 200,000-character book streams).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .normalize import is_han
+
+__all__ = ["Sentence", "Span", "split_sentences", "split_clauses", "split_spans", "split_words"]
+
+_TITLES = {"Mr", "Mrs", "Ms", "Dr", "Prof", "Jr", "Sr", "St", "Mt", "Capt", "Gen", "Sgt", "Lt", "Gov", "Sen",
+           "Rep", "vs", "etc", "No", "Fig", "fig", "Vol", "Ch", "Co", "Inc", "Ltd", "Corp", "Dept", "Ave",
+           "Rd", "Blvd", "approx", "e.g", "i.e", "a.m", "p.m"}
+# A sentence ends at . ! ? … followed by whitespace (plus closing quotes), or at 。！？ anywhere.
+_SENT_END = re.compile(r"(?:[.!?…]+[\"”’')\]]*(?=\s)|[。！？]+[”’」』）)]*|(?<=[\u3400-\u9fff])[!?]+)")
+_CLAUSE_END = re.compile(r"(?:[,;:—](?=\s)|[，；：、])")
+PARAGRAPH_RE = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    paragraph_end: bool
+
+
+@dataclass(frozen=True)
+class Span:
+    lang: str  # "en" | "zh"
+    text: str
+
+
+def _is_sentence_break(text: str, start: int, end: int) -> bool:
+    """False for '.' after a title/initial ("Dr. Smith", "J. K.") or before a lowercase word."""
+    mark = text[start:end]
+    rest = text[end:].lstrip()
+    if rest[:1].islower():
+        return False
+    if mark.startswith(".") and len(mark.rstrip("\"”’')]")) == 1:
+        word = text[:start].rsplit(None, 1)[-1] if text[:start].strip() else ""
+        word = word.lstrip("(\"“'‘")
+        if word in _TITLES or (len(word) == 1 and word.isupper()):
+            return False
+    return True
+
+
+def _paragraphs(text: str) -> Iterator[str]:
+    pos = 0
+    for m in PARAGRAPH_RE.finditer(text):
+        yield text[pos:m.start()]
+        pos = m.end()
+    yield text[pos:]
+
+
+def split_sentences(text: str) -> Iterator[Sentence]:
+    """Sentences in order; ``paragraph_end`` marks the last sentence of each paragraph."""
+    for para in _paragraphs(text):
+        sentences = []
+        cut = 0
+        for m in _SENT_END.finditer(para):
+            if _is_sentence_break(para, m.start(), m.end()):
+                sentences.append(para[cut:m.end()])
+                cut = m.end()
+        sentences.append(para[cut:])
+        sentences = [" ".join(s.split()) for s in sentences]
+        sentences = [s for s in sentences if s]
+        for i, s in enumerate(sentences):
+            yield Sentence(s, paragraph_end=i == len(sentences) - 1)
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """Clauses with their trailing punctuation; never splits inside '1,250'."""
+    out, cut = [], 0
+    for m in _CLAUSE_END.finditer(sentence):
+        out.append(sentence[cut:m.end()])
+        cut = m.end()
+    out.append(sentence[cut:])
+    return [c.strip() for c in out if c.strip()]
+
+
+def split_spans(text: str, primary: str, lang_of: Callable[[str], str | None]) -> list[Span]:
+    """Language spans of mixed text. ``lang_of(ch)`` returns "en", "zh" or None (neutral).
+
+    Neutral runs (digits, spaces, punctuation) join the preceding span, except digits written
+    right before a Han character ("3张"), which join the following Mandarin span.
+    """
+    tagged: list[tuple[str | None, str]] = []
+    for ch in text:
+        lang = lang_of(ch)
+        if tagged and tagged[-1][0] == lang:
+            tagged[-1] = (lang, tagged[-1][1] + ch)
+        else:
+            tagged.append((lang, ch))
+    spans: list[list[str]] = []  # [lang, text]
+    for i, (lang, chunk) in enumerate(tagged):
+        if lang is None:
+            nxt = tagged[i + 1][0] if i + 1 < len(tagged) else None
+            prev = spans[-1][0] if spans else None
+            if prev is None:
+                lang = nxt or primary
+            elif nxt == "zh" and prev != "zh" and chunk[-1:].isdigit():
+                head = chunk.rstrip("0123456789.,")
+                tail = chunk[len(head):]
+                if head:
+                    spans[-1][1] += head
+                spans.append(["zh", tail])
+                continue
+            else:
+                lang = prev
+        if spans and spans[-1][0] == lang:
+            spans[-1][1] += chunk
+        else:
+            spans.append([lang, chunk])
+    return [Span(lang, t) for lang, t in spans if t.strip()]
+
+
+def split_words(text: str, cut: Callable[[str], list[str]] | None = None) -> tuple[str, str]:
+    """Cut ``text`` in two at the word boundary nearest its middle (spaces; Han text via ``cut``).
+
+    Returns ``(text, "")`` when there is no boundary: a word is never cut.
+    """
+    if " " in text.strip():
+        words = text.split()
+    elif cut is not None and any(is_han(c) for c in text):
+        words = []
+        for w in cut(text):  # punctuation tokens stay with the word before them
+            if words and not any(c.isalnum() for c in w):
+                words[-1] += w
+            elif w:
+                words.append(w)
+    else:
+        words = [text]
+    if len(words) < 2:
+        return text, ""  # one word: never cut inside it
+    total = sum(len(w) for w in words)
+    acc, k = 0, 0
+    for k, w in enumerate(words[:-1], start=1):
+        acc += len(w)
+        if acc >= total / 2:
+            break
+    sep = " " if " " in text.strip() else ""
+    return sep.join(words[:k]), sep.join(words[k:])
+
+
+def han_or_latin(ch: str) -> str | None:
+    if is_han(ch):
+        return "zh"
+    if ch.isalpha() and ch.isascii() or "\u00c0" <= ch <= "\u024f":
+        return "en"
+    return None

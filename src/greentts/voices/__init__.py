@@ -1,0 +1,1 @@
+"""Voices: the stock voice store."""

@@ -1,0 +1,97 @@
+"""The scheduler, driven with fake tasks (no model)."""
+
+import threading
+import time
+
+import pytest
+
+from greentts import EngineClosed, Overloaded
+from greentts.runtime.scheduler import Scheduler
+
+
+def test_results_errors_and_state_per_worker():
+    sched = Scheduler(2, lambda i: {"worker": i})
+    try:
+        futures = [sched.submit(lambda st, k=k: (st["worker"], k * k)) for k in range(20)]
+        assert [f.result(5)[1] for f in futures] == [k * k for k in range(20)]
+        bad = sched.submit(lambda st: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            bad.result(5)
+        assert sched.submit(lambda st: "still alive").result(5) == "still alive"
+    finally:
+        sched.close()
+
+
+def test_state_construction_error_reaches_the_future_and_is_retried():
+    calls = []
+
+    def make(i):
+        calls.append(i)
+        if len(calls) == 1:
+            raise RuntimeError("weights missing")
+        return "ok"
+
+    sched = Scheduler(1, make)
+    try:
+        with pytest.raises(RuntimeError, match="weights missing"):
+            sched.submit(lambda st: st).result(5)
+        assert sched.submit(lambda st: st).result(5) == "ok"
+    finally:
+        sched.close()
+
+
+def test_priority_order_and_fifo_within_priority():
+    gate = threading.Event()
+    order = []
+    sched = Scheduler(1, lambda i: None)
+    try:
+        sched.submit(lambda st: gate.wait(5))  # occupy the only worker
+        time.sleep(0.05)
+        fs = [sched.submit(lambda st, n=n: order.append(n), priority=p) for n, p in
+              [("bulk1", 1), ("bulk2", 1), ("urgent", 0), ("bulk3", 1)]]
+        gate.set()
+        for f in fs:
+            f.result(5)
+        assert order == ["urgent", "bulk1", "bulk2", "bulk3"]
+    finally:
+        sched.close()
+
+
+def test_overloaded_when_queue_full_and_cancel_frees_slot():
+    gate = threading.Event()
+    sched = Scheduler(1, lambda i: None, max_queue=2)
+    try:
+        sched.submit(lambda st: gate.wait(5))
+        time.sleep(0.05)
+        a = sched.submit(lambda st: "a")
+        sched.submit(lambda st: "b")
+        with pytest.raises(Overloaded):
+            sched.submit(lambda st: "c")
+        assert a.cancel()
+        gate.set()
+        assert a.cancelled()
+    finally:
+        sched.close()
+
+
+def test_close_fails_pending_futures_instead_of_hanging():
+    gate = threading.Event()
+    sched = Scheduler(1, lambda i: None)
+    running = sched.submit(lambda st: gate.wait(5))
+    time.sleep(0.05)
+    pending = sched.submit(lambda st: "never")
+    threading.Timer(0.1, gate.set).start()
+    sched.close()
+    assert running.result(5) is True
+    with pytest.raises(EngineClosed):
+        pending.result(5)
+    with pytest.raises(EngineClosed):
+        sched.submit(lambda st: None)
+
+
+def test_run_on_each_worker_reaches_every_worker():
+    sched = Scheduler(3, lambda i: i)
+    try:
+        assert sorted(sched.run_on_each_worker(lambda st: st, timeout=10)) == [0, 1, 2]
+    finally:
+        sched.close()
