@@ -1,0 +1,179 @@
+"""greentts Engine vs a minimal reference pipeline, measured side by side in one run.
+
+Both pipelines speak the same fixed corpus (bench/corpus_en.txt + bench/corpus_zh.txt: 50 English
+sentences with af_heart, 50 Mandarin sentences with zf_xiaoxiao) with the same model file, voices
+and G2P (greentts' frontend, one sentence per segment), so they do identical model work:
+
+* reference: one onnxruntime session with 2 intra-op threads; G2P then model, sentence by sentence.
+* engine:    ``greentts.Engine`` defaults (one single-thread session per core, segment-level scheduling).
+
+Each measurement runs in its own subprocess (so peak RSS is per pipeline), alternating
+reference/engine for ``--reps`` rounds; medians are reported, and the throughput ratio is the
+median of the per-round ratios. First-audio latency: time from the call to the first audio of a
+5-sentence paragraph (engine: ``stream()``; reference: its first sentence, done).
+
+    python bench/throughput.py --reps 3 --markdown docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CORPUS = {"en": (HERE / "corpus_en.txt", "af_heart"), "zh": (HERE / "corpus_zh.txt", "zf_xiaoxiao")}
+LATENCY_REPS = 7
+
+
+def _texts() -> dict[str, list[str]]:
+    return {lang: [s for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+            for lang, (path, _) in CORPUS.items()}
+
+
+def _reference(texts: dict[str, list[str]]) -> dict[str, float]:
+    """The minimal pipeline: G2P, then one 2-thread ONNX session, one sentence after another."""
+    import onnxruntime as ort
+
+    from greentts.models.assets import kokoro_model_path
+    from greentts.text.frontend import Frontend
+    from greentts.voices.store import VoiceStore
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(kokoro_model_path()), so, providers=["CPUExecutionProvider"])
+    frontend, store = Frontend(), VoiceStore()
+    voices = {lang: store.get(v) for lang, (_, v) in CORPUS.items()}
+
+    def speak(sentence: str, lang: str) -> np.ndarray:
+        (seg,) = frontend.phonemize(sentence, lang=lang, first_max_ids=510)
+        feed = {"tokens": np.array([[0, *seg.ids, 0]], np.int64), "style": voices[lang].style(len(seg.ids)),
+                "speed": np.array([1.0], np.float32)}
+        return sess.run(None, feed)[0]
+
+    speak("Warm up.", "en"), speak("预热。", "zh")
+    paragraph = texts["en"][:5]
+    latency = []
+    for _ in range(LATENCY_REPS):
+        t = time.perf_counter()
+        speak(paragraph[0], "en")
+        latency.append(time.perf_counter() - t)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    samples = sum(len(speak(s, lang)) for lang, sentences in texts.items() for s in sentences)
+    return {"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0,
+            "audio_s": samples / 24000, "first_audio_s": statistics.median(latency)}
+
+
+def _engine(texts: dict[str, list[str]]) -> dict[str, float]:
+    from greentts import Engine
+
+    with Engine() as engine:
+        engine.warm_up()
+        paragraph = " ".join(texts["en"][:5])
+        latency = []
+        for _ in range(LATENCY_REPS):
+            t = time.perf_counter()
+            stream = engine.stream(paragraph, voice="af_heart")
+            next(stream)
+            latency.append(time.perf_counter() - t)
+            stream.close()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        samples = 0
+        for lang, sentences in texts.items():
+            # one sentence per line -> one segment per sentence, as in the reference; no inserted pauses
+            result = engine.synthesize("\n\n".join(sentences), voice=CORPUS[lang][1], lang=lang, pause_scale=0)
+            samples += len(result.audio)
+        return {"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0,
+                "audio_s": samples / 24000, "first_audio_s": statistics.median(latency),
+                "workers": engine.workers}
+
+
+def child(kind: str) -> None:
+    texts = _texts()
+    out = _reference(texts) if kind == "reference" else _engine(texts)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def _run(kind: str) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--child", choices=["reference", "engine"])
+    ap.add_argument("--json", type=Path, default=HERE / "results" / "throughput.json")
+    ap.add_argument("--markdown", type=Path, help="also write a Markdown table here")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    rounds = []
+    for i in range(args.reps):
+        ref, eng = _run("reference"), _run("engine")
+        rounds.append({"reference": ref, "engine": eng})
+        print(f"round {i + 1}: reference {ref['audio_s'] / ref['wall_s']:.2f} x RT, "
+              f"engine {eng['audio_s'] / eng['wall_s']:.2f} x RT, ratio "
+              f"{(eng['audio_s'] / eng['wall_s']) / (ref['audio_s'] / ref['wall_s']):.3f}", flush=True)
+    summary = summarize(rounds)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rounds": rounds, "summary": summary}, indent=1))
+    table = markdown(summary, args.reps)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+
+
+def summarize(rounds: list[dict]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("reference", "engine"):
+        rs = [r[kind] for r in rounds]
+        out[kind] = {
+            "audio_s": statistics.median(r["audio_s"] for r in rs),
+            "throughput_x_rt": statistics.median(r["audio_s"] / r["wall_s"] for r in rs),
+            "cpu_s_per_audio_s": statistics.median(r["cpu_s"] / r["audio_s"] for r in rs),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
+            "first_audio_s": statistics.median(r["first_audio_s"] for r in rs),
+        }
+    out["ratio"] = {"throughput": statistics.median(
+        (r["engine"]["audio_s"] / r["engine"]["wall_s"]) / (r["reference"]["audio_s"] / r["reference"]["wall_s"])
+        for r in rounds)}
+    return out
+
+
+def markdown(s: dict[str, dict[str, float]], reps: int) -> str:
+    ref, eng = s["reference"], s["engine"]
+    rows = [
+        ("audio seconds per wall second", f"{ref['throughput_x_rt']:.2f}", f"{eng['throughput_x_rt']:.2f}"),
+        ("CPU seconds per audio second", f"{ref['cpu_s_per_audio_s']:.3f}", f"{eng['cpu_s_per_audio_s']:.3f}"),
+        ("peak RSS (MB)", f"{ref['peak_rss_mb']:.0f}", f"{eng['peak_rss_mb']:.0f}"),
+        ("first audio, 5-sentence paragraph (s)", f"{ref['first_audio_s']:.3f}", f"{eng['first_audio_s']:.3f}"),
+        ("audio produced (s)", f"{ref['audio_s']:.1f}", f"{eng['audio_s']:.1f}"),
+    ]
+    lines = [
+        f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}; medians of {reps} alternating rounds.",
+        "",
+        "| measure | reference (1 session x 2 threads) | greentts Engine |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+        f"**Throughput ratio (engine / reference): {s['ratio']['throughput']:.2f}x** (median of per-round ratios).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
