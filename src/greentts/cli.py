@@ -125,9 +125,10 @@ def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where 
     from .engine import Engine
 
     texts = {
-        "en": "Hello! This is greentts, speaking offline on two CPU cores. On March 3rd, 2024, "
-              "a ticket cost $9.99; today it is 95% cheaper.",
-        "zh": "你好！这是greentts的中文示例。我们在2026年11月21日去重庆，银行下午3点半关门，这很重要。",
+        "en": "Hello! This is [greentts](/ɡɹˈin tˌitˌiˈɛs/), speaking offline on two CPU cores. "
+              "On March 3rd, 2024, a ticket cost $9.99; today it is 95% cheaper.",
+        "zh": "你好！这是[greentts](/ɡɹˈin tˌitˌiˈɛs/)的中文示例。我们在2026年11月21日去重庆，"
+              "银行下午3点半关门，这很重要。",
     }
     try:
         with Engine() as engine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 
 from .lexicon import Entry, RuleHit, pinyin_to_phonemes, zh_overrides
@@ -32,7 +33,9 @@ class MandarinG2P:
     def _segmenter(self):  # noqa: ANN202 - jieba has no types
         with self._lock:
             if self._jieba is None:
-                import jieba
+                with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
+                    warnings.simplefilter("ignore", UserWarning)
+                    import jieba
 
                 jieba.setLogLevel(logging.WARNING)
                 jieba.initialize()
