@@ -137,6 +137,12 @@ def test_request_dictionary_with_context(fe):
     assert fired == {"重": 1, "Kokoro": 2}
 
 
+def test_zh_entry_with_raw_phonemes(fe):
+    lex = Lexicon.from_entries([{"grapheme": "重庆", "phoneme": "/ʨʰʊŋʨʰiŋ/"}])
+    ph = zh(fe, "我去重庆。", lexicon=lex)
+    assert "ʨʰʊŋʨʰiŋ" in ph and py("chong2") not in ph
+
+
 def test_phrase_entry_and_priority(fe, tmp_path):
     path = tmp_path / "global.jsonl"
     path.write_text('{"grapheme": "银行", "phoneme": "yin2 xing2"}\n', encoding="utf-8")

@@ -83,7 +83,7 @@ class Engine:
         for tier in tiers:
             backend = TIER_BACKENDS[tier]
             self.backends[backend].load()
-            voice = self.voices.get(self.config.default_voice_en if backend == "hibari" else "af_heart")
+            voice = self.voices.get("af_heart")  # speakable by every backend
             self._scheduler.run_on_each_worker(lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
         return time.perf_counter() - t0
 

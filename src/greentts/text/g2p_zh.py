@@ -71,6 +71,8 @@ class MandarinG2P:
                 override = chosen.get(pos + i)
                 if override is None:
                     parts.append(pinyin_to_phonemes([syl]))
+                elif not override:
+                    continue  # covered by a raw-phoneme entry that starts earlier
                 elif override.startswith("/"):
                     parts.append(override[1:])
                 else:
