@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -87,7 +88,9 @@ def validate_phonemes(phonemes: str) -> str:
 
 @cache
 def _py2ipa(syllable: str) -> str:
-    from misaki.zh import ZHG2P
+    with warnings.catch_warnings():  # misaki.zh imports jieba, which imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        from misaki.zh import ZHG2P
 
     return ZHG2P.py2ipa(syllable.replace("ü", "v").replace("u:", "v"))
 
