@@ -64,7 +64,7 @@ class Engine:
             lexicon = lexicon + Lexicon.load(path)
         self.frontend = Frontend(lexicon, self.config.max_segment_ids, self.config.first_segment_ids)
         self.backends: dict[str, Backend] = {
-            "kokoro": KokoroBackend(self.config.cache_dir),
+            "kokoro": KokoroBackend(self.config.cache_dir, self.config.kokoro_graph),
             "hibari": HibariBackend(),
         }
         self.workers = self.config.workers or os.cpu_count() or 1

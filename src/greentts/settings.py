@@ -28,6 +28,8 @@ class EngineConfig(_Strict):
     cache_dir: Path | None = Field(None, description="where assembled weights live (default ~/.cache/greentts)")
     workers: int | None = Field(None, ge=1, le=256, description="scheduler workers (default: one per core)")
     threads_per_worker: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker session")
+    kokoro_graph: Literal["im2col", "original"] = Field(
+        "im2col", description="im2col: lossless rewrite, same audio bit for bit, faster; original: as shipped")
     default_voice_en: str = "af_heart"
     default_voice_zh: str = "zf_xiaoxiao"
     dictionaries: tuple[Path, ...] = Field((), description="global pronunciation dictionaries (JSONL)")

@@ -9,6 +9,7 @@ re-verifies it at every load: a corrupt cached file is rebuilt, never loaded.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from ..errors import AssetError
 
-__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "sha256_file", "hibari_model_path"]
+__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "sha256_file",
+           "hibari_model_path"]
 
 KOKORO_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 KOKORO_FILE = "kokoro-v1.0.int8.onnx"
@@ -95,6 +97,49 @@ def kokoro_model_path(cache_dir: Path | None = None) -> Path:
         except OSError as exc:
             raise AssetError(f"cannot write the Kokoro model to {dest}: {exc}") from exc
     return dest
+
+
+def kokoro_fast_model_path(cache_dir: Path | None = None) -> Path:
+    """Path of the verified im2col rewrite of the Kokoro graph (see :mod:`greentts.models.optimize`).
+
+    Built once from the verified original; a JSON sidecar records the source hash, the rewrite
+    version and the result's sha256, which is checked at every load (a mismatch rebuilds it).
+    """
+    from .optimize import REWRITE_VERSION, rewrite_conv_integer
+
+    source = kokoro_model_path(cache_dir)
+    dest = source.with_name(KOKORO_FILE.replace(".onnx", f".{REWRITE_VERSION}.onnx"))
+    stamp = dest.with_suffix(".json")
+    with _lock:
+        if dest.is_file() and stamp.is_file():
+            try:
+                meta = json.loads(stamp.read_text())
+            except (OSError, ValueError):
+                meta = {}
+            if (meta.get("source_sha256") == KOKORO_SHA256 and meta.get("rewrite") == REWRITE_VERSION
+                    and meta.get("sha256") == sha256_file(dest)):
+                return dest
+        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        try:
+            count = rewrite_conv_integer(source, Path(tmp))
+            meta = {"source_sha256": KOKORO_SHA256, "rewrite": REWRITE_VERSION, "convs": count,
+                    "sha256": sha256_file(Path(tmp))}
+            _atomic_text(stamp, json.dumps(meta))
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise AssetError(f"cannot write the optimized Kokoro graph to {dest}: {exc}") from exc
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return dest
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def hibari_model_path() -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..voices.store import Voice
-from .assets import kokoro_model_path
+from .assets import kokoro_fast_model_path, kokoro_model_path
 from .base import ort_session
 
 __all__ = ["KokoroBackend"]
@@ -22,15 +22,20 @@ class KokoroBackend:
     languages = frozenset({"en", "zh"})
     max_ids = 510
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, graph: str = "im2col") -> None:
+        """``graph``: "im2col" (default; bit-identical audio, faster convolutions) or "original"."""
+        if graph not in ("im2col", "original"):
+            raise ValueError(f"graph must be 'im2col' or 'original', not {graph!r}")
         self._cache_dir = cache_dir
+        self.graph = graph
         self._path: Path | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         with self._lock:
             if self._path is None:
-                self._path = kokoro_model_path(self._cache_dir)
+                locate = kokoro_fast_model_path if self.graph == "im2col" else kokoro_model_path
+                self._path = locate(self._cache_dir)
 
     @property
     def model_path(self) -> Path:
