@@ -89,7 +89,8 @@ def _engine(texts: dict[str, list[str]], graph: str = "im2col") -> dict[str, flo
             stream = engine.stream(paragraph, voice="af_heart")
             next(stream)
             latency.append(time.perf_counter() - t)
-            stream.close()
+            stream.close()  # cancels queued segments; running ones finish, so wait before the next try
+            engine.wait_idle()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         samples = 0
         for lang, sentences in texts.items():

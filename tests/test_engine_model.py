@@ -100,6 +100,16 @@ def test_stream_first_chunk_is_short_and_ordered(engine):
     assert starts == sorted(starts)
 
 
+def test_closing_a_stream_cancels_pending_work(engine):
+    stream = engine.stream(" ".join(EN * 5))
+    next(stream)
+    stream.close()
+    assert engine.wait_idle(60)
+    assert engine.stats()["queue_depth"] == 0 and len(stream.segments) == 1
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
 def test_concurrent_requests_match_sequential(engine):
     expected = {t: engine.synthesize(t).audio for t in EN[:2]}
     got = {}

@@ -100,6 +100,20 @@ class Engine:
 
     # -- public API ------------------------------------------------------------------------------
 
+    def stats(self) -> dict[str, int]:
+        """Scheduler state: workers, busy workers, segments waiting."""
+        return {"workers": self.workers, "busy_workers": self._scheduler.busy,
+                "queue_depth": self._scheduler.queue_depth}
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until no segment is queued or running (e.g. after cancelling streams); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._scheduler.busy or self._scheduler.queue_depth:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def list_voices(self, lang: str | None = None) -> list[dict[str, object]]:
         return self.voices.list(lang)
 
