@@ -95,3 +95,40 @@ def test_run_on_each_worker_reaches_every_worker():
         assert sorted(sched.run_on_each_worker(lambda st: st, timeout=10)) == [0, 1, 2]
     finally:
         sched.close()
+
+
+def test_exclusive_task_runs_alone_and_only_when_idle():
+    gate = threading.Event()
+    log = []
+    sched = Scheduler(2, lambda i: i)
+    try:
+        blocker = sched.submit(lambda st: gate.wait(5))
+        time.sleep(0.05)
+        assert sched.try_submit_exclusive(lambda st: "x") is None  # busy: no fast lane
+        gate.set()
+        blocker.result(5)
+        time.sleep(0.05)
+
+        def exclusive(st):
+            log.append(("start-x", st))
+            time.sleep(0.2)
+            log.append(("end-x", st))
+            return st
+
+        fut = sched.try_submit_exclusive(exclusive)
+        assert fut is not None
+        others = [sched.submit(lambda st, k=k: log.append(("task", k))) for k in range(3)]
+        assert fut.result(5) == 0  # worker 0 took it
+        for f in others:
+            f.result(5)
+        assert log[0] == ("start-x", 0) and log[1] == ("end-x", 0)  # nothing ran beside it
+        assert sorted(e for e in log[2:]) == [("task", 0), ("task", 1), ("task", 2)]
+    finally:
+        sched.close()
+
+
+def test_close_fails_a_waiting_exclusive_task():
+    sched = Scheduler(1, lambda i: None)
+    fut = sched.try_submit_exclusive(lambda st: time.sleep(0.2))
+    sched.close()
+    assert fut.done()

@@ -44,12 +44,13 @@ class _Worker:
     def __init__(self, backends: dict[str, Backend], threads: int) -> None:
         self._backends = backends
         self._threads = threads
-        self._sessions: dict[str, BackendSession] = {}
+        self._sessions: dict[tuple[str, int], BackendSession] = {}
 
-    def session(self, backend: str) -> BackendSession:
-        sess = self._sessions.get(backend)
+    def session(self, backend: str, threads: int | None = None) -> BackendSession:
+        key = (backend, threads or self._threads)
+        sess = self._sessions.get(key)
         if sess is None:
-            sess = self._sessions[backend] = self._backends[backend].new_session(self._threads)
+            sess = self._sessions[key] = self._backends[backend].new_session(key[1])
         return sess
 
 
@@ -68,6 +69,8 @@ class Engine:
             "hibari": HibariBackend(),
         }
         self.workers = self.config.workers or os.cpu_count() or 1
+        # A stream's first segment, when the engine is idle, runs alone on a session using every core.
+        self.latency_threads = self.workers * self.config.threads_per_worker
         self._scheduler: Scheduler[_Worker] = Scheduler(
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker), self.config.queue_size)
         self._closed = False
@@ -85,6 +88,11 @@ class Engine:
             self.backends[backend].load()
             voice = self.voices.get("af_heart")  # speakable by every backend
             self._scheduler.run_on_each_worker(lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
+            if self.latency_threads > 1:  # the session a stream's first segment uses when the engine is idle
+                fut = self._scheduler.try_submit_exclusive(
+                    lambda w, b=backend, v=voice: w.session(b, self.latency_threads).synthesize(probe, v, 1.0, 0))
+                if fut is not None:
+                    fut.result()
         return time.perf_counter() - t0
 
     def close(self) -> None:
@@ -145,7 +153,7 @@ class Engine:
             raise VoiceError(f"voice {voice.name!r} is not available in the {s.tier} tier; "
                              f"{s.tier} voices: {', '.join(map(str, names))}")
         plan = self._plan(text, s, voice, backend, low_latency)
-        return SynthesisStream(self, plan, voice, backend, s, t0)
+        return SynthesisStream(self, plan, voice, backend, s, t0, low_latency)
 
     def synthesize(self, text: str, settings: SynthesisSettings | None = None, **overrides: Any) -> Result:
         """Synthesize all of ``text`` (collects :meth:`stream`)."""
@@ -169,12 +177,18 @@ class Engine:
                                   max_ids=backend.max_ids,
                                   first_max_ids=None if low_latency else backend.max_ids)
 
-    def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings) -> Future[tuple[np.ndarray, float]]:
-        def task(worker: _Worker) -> tuple[np.ndarray, float]:
+    def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings,
+                fast_lane: bool = False) -> Future[tuple[np.ndarray, float]]:
+        """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio)."""
+        def task(worker: _Worker, threads: int | None = None) -> tuple[np.ndarray, float]:
             t = time.perf_counter()
-            audio = worker.session(backend).synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
+            audio = worker.session(backend, threads).synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
             return audio, time.perf_counter() - t
 
+        if fast_lane and self.latency_threads > 1:
+            fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))
+            if fut is not None:
+                return fut
         return self._scheduler.submit(task, priority=0 if seg.index == 0 else 1)
 
 
@@ -185,7 +199,8 @@ class SynthesisStream:
     """
 
     def __init__(self, engine: Engine, plan: Plan, voice: Voice, backend: Backend, settings: SynthesisSettings,
-                 t0: float) -> None:
+                 t0: float, low_latency: bool = False) -> None:
+        self.low_latency = low_latency
         self._engine = engine
         self._plan = plan
         self.voice = voice
@@ -251,7 +266,8 @@ class SynthesisStream:
             seg = self._next_segment(segments)
             while seg is not None or window:
                 while seg is not None and len(window) < lookahead:
-                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s)))
+                    fast = self.low_latency and seg.index == 0
+                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, fast)))
                     seg = self._next_segment(segments)
                 current, fut = window.popleft()
                 speech, synth_s = fut.result()

@@ -34,7 +34,7 @@ class EngineConfig(_Strict):
     default_voice_zh: str = "zf_xiaoxiao"
     dictionaries: tuple[Path, ...] = Field((), description="global pronunciation dictionaries (JSONL)")
     max_segment_ids: int = Field(510, ge=16, le=510)
-    first_segment_ids: int = Field(24, ge=8, le=510, description="cap for a stream's first segment (latency)")
+    first_segment_ids: int = Field(16, ge=8, le=510, description="cap for a stream's first segment (latency)")
     queue_size: int = Field(1024, ge=1, description="pending segments before submit raises Overloaded")
     lookahead: int | None = Field(None, ge=1, description="segments in flight per stream (default 2x workers)")
 

@@ -38,12 +38,15 @@ class Backend(Protocol):
 
 
 def ort_session(path: str, threads: int):  # noqa: ANN201 - onnxruntime has no types
-    """An onnxruntime CPU session with explicit intra-op threads and no thread spinning."""
+    """An onnxruntime CPU session with explicit intra-op threads."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # EXTENDED measured ~5-10 % faster than the default ALL on Kokoro here (ALL adds NCHWc layout
+    # transforms that do not pay off for these 1-D convolutions); keep the memory arena on.
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.log_severity_level = 3
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])

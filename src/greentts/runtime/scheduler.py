@@ -36,6 +36,10 @@ class Scheduler(Generic[S]):
         self._cv = threading.Condition()
         self._closed = False
         self._busy = 0
+        # One "exclusive" task at a time: taken by worker 0 only, run while no other task runs
+        # (so it may use every core, e.g. a stream's first segment on a multi-thread session).
+        self._exclusive: tuple[Future[Any], Callable[[S], Any]] | None = None
+        self._exclusive_running = False
         self._threads = [threading.Thread(target=self._loop, args=(i,), name=f"{name}-{i}", daemon=True)
                          for i in range(workers)]
         for t in self._threads:
@@ -49,7 +53,7 @@ class Scheduler(Generic[S]):
     @property
     def busy(self) -> int:
         with self._cv:
-            return self._busy
+            return self._busy + (1 if self._exclusive is not None and not self._exclusive_running else 0)
 
     def submit(self, fn: Callable[[S], T], priority: int = 0) -> Future[T]:
         fut: Future[T] = Future()
@@ -61,6 +65,19 @@ class Scheduler(Generic[S]):
             heapq.heappush(self._heap, (priority, next(self._seq), fut, fn))
             self._cv.notify()
         return fut
+
+    def try_submit_exclusive(self, fn: Callable[[S], T]) -> Future[T] | None:
+        """Run ``fn`` on worker 0 with the machine to itself, if the scheduler is idle now; else None.
+
+        While it waits for running tasks to finish and while it runs, no other task starts.
+        """
+        with self._cv:
+            if self._closed or self._exclusive is not None or self._busy or self._heap:
+                return None
+            fut: Future[T] = Future()
+            self._exclusive = (fut, fn)
+            self._cv.notify_all()
+            return fut
 
     def run_on_each_worker(self, fn: Callable[[S], Any], timeout: float = 600.0) -> list[Any]:
         """Run ``fn`` once on every worker (e.g. to open sessions and warm them up)."""
@@ -80,6 +97,9 @@ class Scheduler(Generic[S]):
                 return
             self._closed = True
             pending, self._heap = self._heap, []
+            if self._exclusive is not None and not self._exclusive_running:
+                pending.append((0, 0, self._exclusive[0], self._exclusive[1]))
+                self._exclusive = None
             self._cv.notify_all()
         for _, _, fut, _ in pending:
             if fut.set_running_or_notify_cancel():
@@ -92,12 +112,20 @@ class Scheduler(Generic[S]):
         state: S | None = None
         while True:
             with self._cv:
-                while not self._heap and not self._closed:
+                while not self._closed and not (index == 0 and self._exclusive) and (
+                        not self._heap or self._exclusive is not None):
                     self._cv.wait()
-                if self._closed and not self._heap:
+                if self._closed:  # close() has failed everything still queued
                     return
-                _, _, fut, fn = heapq.heappop(self._heap)
+                if index == 0 and self._exclusive is not None:
+                    while self._busy:  # let running tasks finish; nobody starts a new one meanwhile
+                        self._cv.wait()
+                    fut, fn = self._exclusive
+                    self._exclusive_running = True
+                else:
+                    _, _, fut, fn = heapq.heappop(self._heap)
                 if not fut.set_running_or_notify_cancel():
+                    self._end_exclusive(fut)
                     continue  # cancelled while queued
                 self._busy += 1
             try:
@@ -109,3 +137,12 @@ class Scheduler(Generic[S]):
             finally:
                 with self._cv:
                     self._busy -= 1
+                    self._end_exclusive(fut)
+                    self._cv.notify_all()
+
+    def _end_exclusive(self, fut: Future[Any]) -> None:
+        """(lock held) Clear the exclusive slot if ``fut`` is its task."""
+        if self._exclusive is not None and self._exclusive[0] is fut:
+            self._exclusive = None
+            self._exclusive_running = False
+            self._cv.notify_all()
