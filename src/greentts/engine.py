@@ -88,7 +88,7 @@ class Engine:
             self.backends[backend].load()
             voice = self.voices.get("af_heart")  # speakable by every backend
             self._scheduler.run_on_each_worker(lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
-            if self.latency_threads > 1:  # the session a stream's first segment uses when the engine is idle
+            if self.latency_threads > 1 and self.wait_idle():  # the session of the fast lane (first segments)
                 fut = self._scheduler.try_submit_exclusive(
                     lambda w, b=backend, v=voice: w.session(b, self.latency_threads).synthesize(probe, v, 1.0, 0))
                 if fut is not None:
