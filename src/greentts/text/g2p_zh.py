@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 from .lexicon import Entry, RuleHit, pinyin_to_phonemes, zh_overrides
-from .normalize import is_han
 
 __all__ = ["MandarinG2P"]
 
@@ -94,7 +93,3 @@ class MandarinG2P:
                 out.append(_PUNCT.get(ch, ch))
         return "".join(out)
 
-
-def han_ratio(text: str) -> float:
-    letters = [c for c in text if c.isalpha()]
-    return sum(map(is_han, letters)) / len(letters) if letters else 0.0
