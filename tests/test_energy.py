@@ -1,0 +1,110 @@
+"""Energy meters and carbon conversion (fake sysfs / fake NVML where hardware is absent)."""
+
+import pytest
+
+from greentts import InputError
+from greentts.energy import CarbonFactors, CpuTimeMeter, NvmlMeter, RaplMeter, auto_meter, grid_intensity
+
+
+def make_zone(root, name, label, energy_uj, max_uj):
+    zone = root / name
+    zone.mkdir(parents=True)
+    (zone / "name").write_text(label + "\n")
+    (zone / "energy_uj").write_text(f"{energy_uj}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_uj}\n")
+    return zone
+
+
+def test_rapl_delta_and_wrap_around(tmp_path):
+    pkg = make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000, 262_143_328_850)
+    make_zone(tmp_path, "intel-rapl:0:0", "core", 5, 100)  # subzone: ignored
+    dram = make_zone(tmp_path, "intel-rapl:1", "dram", 262_143_000_000, 262_143_328_850)
+    meter = RaplMeter(tmp_path)
+    assert meter.method == "measured" and len(meter.zones) == 2
+    start = meter.read()
+    (pkg / "energy_uj").write_text("3500000\n")  # +2.5 J
+    (dram / "energy_uj").write_text("671150\n")  # wrapped: +328850 + 671150 uJ = 1.0 J
+    delta = meter.delta(start, meter.read())
+    assert delta["package-0:intel-rapl:0"] == pytest.approx(2.5)
+    assert delta["dram:intel-rapl:1"] == pytest.approx(1.0)
+
+
+def test_rapl_absent_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        RaplMeter(tmp_path)
+
+
+def _burn(n):
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def test_cpu_model_is_linear_in_work():
+    meter = CpuTimeMeter(active_watts_per_vcpu=2.0, ram_gb=0.0)
+    _burn(200_000)  # warm
+    results = []
+    for n in (1_500_000, 3_000_000):
+        start = meter.read()
+        _burn(n)
+        results.append(meter.delta(start, meter.read())["cpu"])
+    assert meter.method == "estimated"
+    assert 1.5 < results[1] / results[0] < 2.6  # twice the work, about twice the joules
+
+
+def test_ram_term_grows_with_wall_time():
+    import time
+
+    meter = CpuTimeMeter(active_watts_per_vcpu=0.0, ram_gb=2.0, watts_per_gb=0.5)
+    start = meter.read()
+    time.sleep(0.2)
+    assert meter.delta(start, meter.read())["ram"] == pytest.approx(0.2, rel=0.5)
+
+
+class FakeNvml:
+    def __init__(self):
+        self.mj = [1000.0, 50_000.0]
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        return self.mj[h]
+
+
+def test_nvml_meter_with_a_fake_library():
+    fake = FakeNvml()
+    meter = NvmlMeter(fake)
+    start = meter.read()
+    fake.mj = [4000.0, 52_500.0]
+    assert meter.delta(start, meter.read()) == {"gpu0": pytest.approx(3.0), "gpu1": pytest.approx(2.5)}
+
+
+def test_auto_meter_falls_back_to_the_estimate_here():
+    meter = auto_meter()
+    assert meter.method in ("measured", "estimated")
+    with pytest.raises(ValueError):
+        auto_meter("geiger")
+
+
+def test_carbon_conversion_and_table():
+    intensity, label = grid_intensity("deu")
+    assert 100 < intensity < 1000 and "Germany" in label and "2023" in label
+    factors = CarbonFactors(400.0, pue=1.5)
+    assert factors.kwh(3.6e6) == 1.0
+    assert factors.gco2e(3.6e6) == pytest.approx(600.0)
+    assert CarbonFactors.for_country("FRA").gco2e_per_kwh < CarbonFactors.for_country("POL").gco2e_per_kwh
+
+
+def test_unknown_country_and_bad_factors_are_errors():
+    with pytest.raises(InputError, match="unknown country code 'XX'"):
+        grid_intensity("XX")
+    with pytest.raises(InputError):
+        CarbonFactors(400.0, pue=0.9)
