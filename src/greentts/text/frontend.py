@@ -11,17 +11,15 @@ first segment of a request is kept short (``first_max_ids``) so streaming starts
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.resources import files
+from functools import cached_property
 
 from ..errors import EmptyTextError, InputError
 from .g2p_en import EnglishG2P
 from .g2p_zh import MandarinG2P
-from .lexicon import Entry, Lexicon, RuleHit, parse_entry
+from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry
 from .normalize import Skipped, clean, is_han, normalize_en, normalize_zh
 from .segment import Sentence, han_or_latin, split_clauses, split_sentences, split_spans, split_words
 
@@ -31,12 +29,6 @@ __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
 PAUSES = {"word": 0.0, "clause": 0.12, "sentence": 0.25, "paragraph": 0.6}
 _INLINE_RE = re.compile(r"\[([^\[\]\n]+)\]\(([^()\n]+)\)")
 _PLACEHOLDER_BASE = 0xF0000  # plane-15 private use: free because clean() removed user private-use chars
-
-
-@cache
-def kokoro_vocab() -> dict[str, int]:
-    """Kokoro's 114-symbol phoneme vocabulary (symbol -> id)."""
-    return json.loads((files("greentts") / "data" / "kokoro_vocab.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,7 @@ class _Piece:
     langs: frozenset[str]
     end: str
 
-    @property
+    @cached_property
     def n_ids(self) -> int:
         return len(_to_ids(self.phonemes))
 
@@ -102,8 +94,7 @@ class Frontend:
 
     def warm_up(self) -> None:
         """Load both G2Ps and their dictionaries now rather than on the first request."""
-        for segment in self.plan("Hello, 你好。"):
-            assert segment.ids
+        list(self.plan("Hello, 你好。"))
 
     def plan(self, text: str, *, lang: str = "auto", british: bool = False, lexicon: Lexicon | None = None,
              first_max_ids: int | None = None, max_ids: int | None = None) -> Plan:

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import DictionaryError
 from .normalize import is_han
 
-__all__ = ["Entry", "RuleHit", "Lexicon", "parse_entry", "pinyin_to_phonemes", "validate_phonemes"]
+__all__ = ["Entry", "RuleHit", "Lexicon", "kokoro_vocab", "parse_entry", "pinyin_to_phonemes", "validate_phonemes"]
 
 _ALLOWED_KEYS = {"grapheme", "phoneme", "context", "lang"}
 _PINYIN_RE = re.compile(r"^[a-zü:v]+[1-5]$")
@@ -69,7 +69,8 @@ class RuleHit:
 
 
 @cache
-def _kokoro_vocab() -> dict[str, int]:
+def kokoro_vocab() -> dict[str, int]:
+    """Kokoro's 114-symbol phoneme vocabulary (symbol -> id)."""
     from importlib.resources import files
 
     return json.loads((files("greentts") / "data" / "kokoro_vocab.json").read_text(encoding="utf-8"))
@@ -77,7 +78,7 @@ def _kokoro_vocab() -> dict[str, int]:
 
 def validate_phonemes(phonemes: str) -> str:
     """Return ``phonemes`` if every character is in Kokoro's vocabulary, else raise ValueError."""
-    vocab = _kokoro_vocab()
+    vocab = kokoro_vocab()
     bad = sorted({c for c in phonemes if c not in vocab})
     if bad:
         raise ValueError(f"phonemes {phonemes!r} contain symbols outside Kokoro's vocabulary: {' '.join(bad)}")
