@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast bench energy-card install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+# The energy card (docs/energy-card.{md,json,png}); about 30 minutes on 2 vCPUs.
+energy-card: $(STAMP)
+	$(BIN)/python -m pip install -q -c requirements.lock matplotlib==3.11.2 codecarbon==3.3.2
+	$(BIN)/python bench/energy_card.py --update-package
 
 clean:
 	rm -rf $(VENV) samples .pytest_cache build src/*.egg-info

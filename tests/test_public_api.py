@@ -7,7 +7,7 @@ import greentts
 
 EXPECTED = {
     "Engine", "EngineConfig", "SynthesisSettings", "SynthesisStream", "Result", "AudioChunk", "SegmentInfo",
-    "Lexicon", "RuleHit", "GreenTTSError", "InputError", "EmptyTextError", "DictionaryError", "FormatError",
+    "EnergyReport", "EnergyTotals", "Lexicon", "RuleHit", "GreenTTSError", "InputError", "EmptyTextError", "DictionaryError", "FormatError",
     "VoiceError", "ModelError", "AssetError", "Overloaded", "EngineClosed", "__version__",
 }
 

@@ -9,6 +9,7 @@ The public API is exactly what ``__all__`` lists (pinned by ``tests/test_public_
 Importing greentts has no side effects: no model loads, no threads start, no logging changes.
 """
 
+from .energy.accounting import EnergyReport, EnergyTotals
 from .engine import Engine, SynthesisStream
 from .errors import (
     AssetError,
@@ -36,6 +37,8 @@ __all__ = [
     "Result",
     "AudioChunk",
     "SegmentInfo",
+    "EnergyReport",
+    "EnergyTotals",
     "Lexicon",
     "RuleHit",
     "GreenTTSError",

@@ -1,11 +1,15 @@
-"""The ``greentts`` command line: say, voices, phonemize."""
+"""The ``greentts`` command line: say, voices, phonemize, demo, energy report.
+
+Every synthesis command prints a one-line energy summary (joules, kWh, gCO2e, measured or estimated).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,6 +17,21 @@ from .errors import GreenTTSError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="greentts: offline English + Mandarin speech synthesis.")
+energy_app = typer.Typer(no_args_is_help=True, help="Energy ledger reports.")
+app.add_typer(energy_app, name="energy")
+
+LEDGER_ENV = "GREENTTS_LEDGER"
+_country = typer.Option(None, "--country", help="ISO alpha-3 code for the grid's carbon intensity, e.g. DEU")
+_grid = typer.Option(None, "--grid-gco2-per-kwh", help="explicit grid intensity (instead of --country)")
+_pue = typer.Option(1.0, "--pue", help="data-centre PUE (>= 1.0)")
+_ledger = typer.Option(None, "--ledger", help=f"record energy in this SQLite ledger (or set ${LEDGER_ENV})")
+_meter = typer.Option("auto", "--meter", help="energy meter: auto | nvml | rapl | cpu")
+
+
+def _engine_config(country: Optional[str], grid: Optional[float], pue: float, ledger: Optional[Path],
+                   meter: str) -> dict[str, Any]:
+    ledger = ledger or (Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None)
+    return {"country": country, "grid_gco2_per_kwh": grid, "pue": pue, "ledger": ledger, "energy_meter": meter}
 
 
 def _fail(exc: Exception) -> None:
@@ -45,9 +64,15 @@ def say(
     format: Optional[str] = typer.Option(None, "--format", help="wav|flac|mp3|ogg|opus|pcm|mulaw (default: from -o)"),
     subtype: Optional[str] = typer.Option(None, "--subtype", help="wav: pcm16|pcm24|float|ulaw; flac: pcm16|pcm24"),
     dictionary: list[Path] = typer.Option([], "--dict", help="pronunciation dictionary (JSONL); repeatable"),
-    tier: str = typer.Option("standard", "--tier", help="standard (Kokoro) | eco (hibari, English)"),
+    tier: str = typer.Option("standard", "--tier", help="standard (Kokoro) | eco (hibari, English) | auto "
+                                                      "(the lowest measured energy that can speak the text)"),
     loudness: Optional[float] = typer.Option(None, "--loudness", help="normalize to this LUFS, e.g. -16"),
     report: Optional[Path] = typer.Option(None, "--report", help="write a JSON report (segments, rules, timings)"),
+    country: Optional[str] = _country,
+    grid: Optional[float] = _grid,
+    pue: float = _pue,
+    ledger: Optional[Path] = _ledger,
+    meter: str = _meter,
 ) -> None:
     """Synthesize TEXT (or a file) into an audio file."""
     from .engine import Engine
@@ -56,7 +81,7 @@ def say(
     body = _read_text(text, file)
     try:
         fmt = format or format_for_path(out)
-        with Engine() as engine:
+        with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine:
             result = engine.synthesize(body, voice=voice, lang=lang, speed=speed, tier=tier,
                                        sample_rate=sample_rate or default_rate(fmt), dictionaries=tuple(dictionary),
                                        loudness_lufs=loudness)
@@ -71,6 +96,10 @@ def say(
         typer.echo(f"skipped {s.codepoint} at {s.position} ({s.reason})", err=True)
     typer.echo(f"wrote {out} ({result.duration_s:.2f} s audio, {result.sample_rate} Hz, voice {result.voice}, "
                f"{result.backend}; wall {result.timings['total_s']:.2f} s, RTF {result.rtf:.3f})")
+    if result.tier != tier:
+        typer.echo(f"tier {result.tier}: {result.extra.get('tier_reason', '')}", err=True)
+    if result.energy is not None:
+        typer.echo(result.energy.summary())
 
 
 @app.command()
@@ -120,7 +149,9 @@ def phonemize(
 
 
 @app.command()
-def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where to write the samples")) -> None:
+def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where to write the samples"),
+         country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
+         ledger: Optional[Path] = _ledger, meter: str = _meter) -> None:
     """Write an English and a Mandarin sample with the default voices (af_heart, zf_xiaoxiao)."""
     from .engine import Engine
 
@@ -131,14 +162,45 @@ def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where 
               "银行下午3点半关门，这很重要。",
     }
     try:
-        with Engine() as engine:
+        with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine:
             for lang, text in texts.items():
                 result = engine.synthesize(text)
                 path = result.save(out_dir / f"demo_{lang}.wav")
                 typer.echo(f"{lang}: wrote {path.resolve()}  ({result.duration_s:.1f} s audio, voice "
                            f"{result.voice}, {result.timings['total_s']:.2f} s wall, RTF {result.rtf:.2f})")
+                if result.energy is not None:
+                    typer.echo(f"    {result.energy.summary()}")
     except GreenTTSError as exc:
         _fail(exc)
+
+
+@energy_app.command("report")
+def energy_report(
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help=f"the SQLite ledger (default ${LEDGER_ENV})"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Summarize a ledger per voice, backend and tier: J per audio second, kWh and gCO2e per 1000 sentences."""
+    from .energy.ledger import summarize
+
+    path = ledger or (Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None)
+    if path is None:
+        raise typer.BadParameter(f"give --ledger PATH or set ${LEDGER_ENV}")
+    try:
+        summary = summarize(path)
+    except GreenTTSError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    typer.echo(f"{'voice':14s} {'backend':8s} {'tier':8s} {'requests':>8s} {'sentences':>9s} {'audio s':>9s} "
+               f"{'J/audio s':>9s} {'kWh/1000 sent.':>14s} {'gCO2e/1000 sent.':>16s}  method")
+    for g in summary["groups"]:
+        typer.echo(f"{g['voice']:14s} {g['backend']:8s} {g['tier']:8s} {g['requests']:8d} {g['sentences']:9d} "
+                   f"{g['audio_s']:9.1f} {g['j_per_audio_s']:9.3g} {g['kwh_per_1000_sentences']:14.3g} "
+                   f"{g['gco2e_per_1000_sentences']:16.3g}  {g['method']}")
+    ses = summary["sessions"]
+    typer.echo(f"engine sessions: {ses['count']}, {ses['wall_s']:.1f} s; meter total {ses['total_j']:.4g} J = "
+               f"requests {ses['attributed_j']:.4g} J + idle {ses['idle_j']:.4g} J (idle is kept out of requests)")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ share one scheduler (one worker per core, single-thread sessions by default).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -22,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EngineClosed, InputError, VoiceError
+from .energy.accounting import EnergyAccountant, EnergyReport, EnergyTally, EnergyTotals
+from .energy.carbon import CarbonFactors
+from .energy.card import choose_tier
+from .energy.ledger import Ledger
+from .energy.meter import CpuTimeMeter, EnergyMeter, auto_meter
+from .errors import EngineClosed, GreenTTSError, InputError, VoiceError
 from .models.base import Backend, BackendSession
 from .models.hibari import HibariBackend
 from .models.kokoro import KokoroBackend
@@ -41,16 +47,22 @@ __all__ = ["Engine", "SynthesisStream"]
 class _Worker:
     """Per-worker state: one lazily opened session per backend."""
 
-    def __init__(self, backends: dict[str, Backend], threads: int) -> None:
+    def __init__(self, backends: dict[str, Backend], threads: int, accountant: EnergyAccountant,
+                 startup: EnergyTally) -> None:
         self._backends = backends
         self._threads = threads
+        self._accountant = accountant
+        self._startup = startup
         self._sessions: dict[tuple[str, int], BackendSession] = {}
 
     def session(self, backend: str, threads: int | None = None) -> BackendSession:
+        """The worker's session for ``backend``; opening one is start-up energy, not the request's."""
         key = (backend, threads or self._threads)
         sess = self._sessions.get(key)
         if sess is None:
-            sess = self._sessions[key] = self._backends[backend].new_session(key[1])
+            with self._accountant.unit() as unit:
+                unit.assign((self._startup, 1.0))
+                sess = self._sessions[key] = self._backends[backend].new_session(key[1])
         return sess
 
 
@@ -71,34 +83,59 @@ class Engine:
         self.workers = self.config.workers or os.cpu_count() or 1
         # A stream's first segment, when the engine is idle, runs alone on a session using every core.
         self.latency_threads = self.workers * self.config.threads_per_worker
+        self.carbon = CarbonFactors.resolve(self.config.country, self.config.grid_gco2_per_kwh, self.config.pue)
+        self.ledger = Ledger(self.config.ledger) if self.config.ledger else None
+        self.accountant = EnergyAccountant(self._meter(), self.carbon)
+        self.accountant.measure_idle(self.config.idle_probe_s)  # before any worker exists: truly idle
+        self.startup_energy = EnergyTally()  # loading and warming models: attributed, but to no request
         self._scheduler: Scheduler[_Worker] = Scheduler(
-            self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker), self.config.queue_size)
+            self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
+                                            self.startup_energy), self.config.queue_size)
         self._closed = False
         self._lock = threading.Lock()
+
+    def _meter(self) -> EnergyMeter:
+        c = self.config
+        cpu = CpuTimeMeter(c.cpu_active_watts_per_vcpu, None, c.ram_watts_per_gb, c.cpu_idle_watts_per_vcpu)
+        try:
+            return auto_meter(c.energy_meter, cpu=cpu)
+        except (OSError, ImportError) as exc:
+            raise InputError(f"energy_meter={c.energy_meter!r} cannot be read on this machine: {exc}") from None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def warm_up(self, tiers: tuple[str, ...] = ("standard",)) -> float:
         """Load G2P and open + exercise a session per worker for each tier; returns seconds taken."""
         t0 = time.perf_counter()
-        self.frontend.warm_up()
-        probe = self.frontend.phonemize("Hello.")[0].ids
-        for tier in tiers:
-            backend = TIER_BACKENDS[tier]
-            self.backends[backend].load()
+        with self.accountant.unit() as unit:  # start-up energy: attributed, but to no request
+            unit.assign((self.startup_energy, 1.0))
+            self.frontend.warm_up()
+            probe = self.frontend.phonemize("Hello.")[0].ids
             voice = self.voices.get("af_heart")  # speakable by every backend
-            self._scheduler.run_on_each_worker(lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
-            if self.latency_threads > 1 and self.wait_idle():  # the session of the fast lane (first segments)
-                fut = self._scheduler.try_submit_exclusive(
-                    lambda w, b=backend, v=voice: w.session(b, self.latency_threads).synthesize(probe, v, 1.0, 0))
-                if fut is not None:
-                    fut.result()
+            for tier in tiers:
+                backend = TIER_BACKENDS[tier]
+                self.backends[backend].load()
+                self._scheduler.run_on_each_worker(
+                    lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
+                if self.latency_threads > 1 and self.wait_idle():  # the fast lane's session (first segments)
+                    fut = self._scheduler.try_submit_exclusive(
+                        lambda w, b=backend, v=voice: w.session(b, self.latency_threads).synthesize(probe, v, 1.0, 0))
+                    if fut is not None:
+                        fut.result()
+        if self.wait_idle():  # idle power again, now that models are resident (start-up's other half)
+            self.accountant.measure_idle(self.config.idle_probe_s)
         return time.perf_counter() - t0
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
         self._scheduler.close()
+        if self.ledger is not None:
+            t = self.accountant.totals()
+            self.ledger.record_session(self.accountant.meter.name, t.method, t.idle_watts, t.wall_s, t.total_j,
+                                       t.idle_j, t.attributed_j, self.carbon.gco2e_per_kwh, self.carbon.pue)
 
     def __enter__(self) -> Engine:
         return self
@@ -112,6 +149,16 @@ class Engine:
         """Scheduler state: workers, busy workers, segments waiting."""
         return {"workers": self.workers, "busy_workers": self._scheduler.busy,
                 "queue_depth": self._scheduler.queue_depth}
+
+    def energy(self) -> EnergyTotals:
+        """Energy since the engine started, per device: total = idle + attributed + in flight.
+
+        ``attributed`` is every request's energy plus ``startup`` (loading and warming models).
+        """
+        totals = self.accountant.totals()
+        with self.accountant.lock:
+            startup = dict(self.startup_energy.joules)
+        return dataclasses.replace(totals, startup=startup)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no segment is queued or running (e.g. after cancelling streams); False on timeout."""
@@ -129,7 +176,8 @@ class Engine:
         """Run the frontend only (no weights): the segments, phonemes and ids that would be spoken."""
         s: SynthesisSettings = validated(SynthesisSettings, None, **settings)
         voice = self._voice(text, s)
-        return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[s.tier]]))
+        tier, _ = self._tier(text, s, voice)
+        return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[tier]]))
 
     def stream(self, text: str, settings: SynthesisSettings | None = None, *, low_latency: bool = True,
                **overrides: Any) -> SynthesisStream:
@@ -143,17 +191,14 @@ class Engine:
         s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
         if self._closed:
             raise EngineClosed("the engine is closed")
-        backend = self.backends[TIER_BACKENDS[s.tier]]
         voice = self._voice(text, s)
-        if "zh" not in backend.languages and any(is_han(c) for c in text):
-            raise InputError(f"the {s.tier} tier ({backend.name}) speaks English only; this text contains "
-                             "Chinese characters (use tier='standard')")
-        if backend.name not in voice.backends:
-            names = [v["name"] for v in self.voices.list() if backend.name in v["backends"]]
-            raise VoiceError(f"voice {voice.name!r} is not available in the {s.tier} tier; "
-                             f"{s.tier} voices: {', '.join(map(str, names))}")
+        tier, reason = self._tier(text, s, voice)
+        backend = self.backends[TIER_BACKENDS[tier]]
+        problem = self._cannot_speak(tier, text, s, voice)
+        if problem is not None:
+            raise problem
         plan = self._plan(text, s, voice, backend, low_latency)
-        return SynthesisStream(self, plan, voice, backend, s, t0, low_latency)
+        return SynthesisStream(self, plan, voice, backend, s, t0, low_latency, tier, reason)
 
     def synthesize(self, text: str, settings: SynthesisSettings | None = None, **overrides: Any) -> Result:
         """Synthesize all of ``text`` (collects :meth:`stream`)."""
@@ -168,6 +213,27 @@ class Engine:
             return self.voices.get(self.config.default_voice_zh)
         return self.voices.get(self.config.default_voice_en)
 
+    def _cannot_speak(self, tier: str, text: str, s: SynthesisSettings, voice: Voice) -> GreenTTSError | None:
+        """Why ``tier`` cannot speak this request (an error to raise), or None if it can."""
+        backend = self.backends[TIER_BACKENDS[tier]]
+        if "zh" not in backend.languages and (s.lang == "zh" or any(is_han(c) for c in text)):
+            return InputError(f"the {tier} tier ({backend.name}) speaks English only; this text contains "
+                              "Chinese characters (use tier='standard')")
+        if backend.name not in voice.backends:
+            names = [v["name"] for v in self.voices.list() if backend.name in v["backends"]]
+            return VoiceError(f"voice {voice.name!r} is not available in the {tier} tier; "
+                              f"{tier} voices: {', '.join(map(str, names))}")
+        return None
+
+    def _tier(self, text: str, s: SynthesisSettings, voice: Voice) -> tuple[str, str]:
+        """The tier to use and why. ``auto``: the cheapest (energy card) of the tiers that can speak it."""
+        if s.tier != "auto":
+            return s.tier, "requested"
+        able = [t for t in TIER_BACKENDS if self._cannot_speak(t, text, s, voice) is None]
+        if not able:
+            raise VoiceError(f"no tier can speak voice {voice.name!r} for this text")
+        return choose_tier(able, s.max_first_audio_s)
+
     def _plan(self, text: str, s: SynthesisSettings, voice: Voice, backend: Backend,
               low_latency: bool = False) -> Plan:
         lexicon = Lexicon.from_entries(list(s.pronunciations)) if s.pronunciations else Lexicon()
@@ -177,13 +243,21 @@ class Engine:
                                   max_ids=backend.max_ids,
                                   first_max_ids=None if low_latency else backend.max_ids)
 
-    def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings,
+    def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
                 fast_lane: bool = False) -> Future[tuple[np.ndarray, float]]:
-        """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio)."""
+        """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio).
+
+        The segment is one unit of energy accounting, charged to ``tally`` (its request).
+        """
+        rate = self.backends[backend].sample_rate
+
         def task(worker: _Worker, threads: int | None = None) -> tuple[np.ndarray, float]:
-            t = time.perf_counter()
-            audio = worker.session(backend, threads).synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
-            return audio, time.perf_counter() - t
+            session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
+            with self.accountant.unit() as unit:
+                t = time.perf_counter()
+                audio = session.synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
+                unit.assign((tally, len(audio) / rate))
+                return audio, time.perf_counter() - t
 
         if fast_lane and self.latency_threads > 1:
             fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))
@@ -195,12 +269,19 @@ class Engine:
 class SynthesisStream:
     """An in-order iterator of :class:`AudioChunk` for one request. ``close()`` cancels pending work.
 
-    After iteration: ``segments``, ``rules_fired``, ``skipped`` and ``timings`` describe the request.
+    After iteration: ``segments``, ``rules_fired``, ``skipped``, ``timings`` and ``energy`` (an
+    :class:`~greentts.energy.EnergyReport`: joules, kWh, gCO2e, method, per device) describe the request.
+    ``tier`` is the tier that spoke it and ``tier_reason`` why (``tier='auto'`` explains its choice).
     """
 
     def __init__(self, engine: Engine, plan: Plan, voice: Voice, backend: Backend, settings: SynthesisSettings,
-                 t0: float, low_latency: bool = False) -> None:
+                 t0: float, low_latency: bool = False, tier: str = "standard", tier_reason: str = "requested") -> None:
         self.low_latency = low_latency
+        self.tier = tier
+        self.tier_reason = tier_reason
+        self.energy: EnergyReport | None = None  # set when the stream ends
+        self._tally = EnergyTally()
+        self._sentences = 0
         self._engine = engine
         self._plan = plan
         self.voice = voice
@@ -240,18 +321,41 @@ class SynthesisStream:
         parts = [chunk.audio for chunk in self]
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return Result(audio, self.sample_rate, self.segments, self.rules_fired, self.skipped, dict(self.timings),
-                      self.voice.name, self.backend.name)
+                      self.voice.name, self.backend.name, energy=self.energy, tier=self.tier,
+                      extra={"tier_reason": self.tier_reason})
 
     # -- the loop --------------------------------------------------------------------------------
 
     def _next_segment(self, segments: Iterator[Segment]) -> Segment | None:
         t = time.perf_counter()
         try:
-            return next(segments)
+            with self._engine.accountant.unit() as unit:  # the frontend's work is this request's too
+                unit.assign((self._tally, 1.0))
+                seg = next(segments)
+            if seg.end in ("sentence", "paragraph"):
+                self._sentences += 1
+            return seg
         except StopIteration:
             return None
         finally:
             self.timings["frontend_s"] += time.perf_counter() - t
+
+    def _finish(self, position: float) -> None:
+        """The request is complete: fix its energy report and record it in the ledger."""
+        eng = self._engine
+        self._tally.audio_s = position
+        self.energy = eng.accountant.report(self._tally)
+        if eng.ledger is None:
+            return
+        langs = {seg.lang for seg in self.segments}
+        e = self.energy
+        eng.ledger.record({
+            "voice": self.voice.name, "backend": self.backend.name, "tier": self.tier,
+            "lang": langs.pop() if len(langs) == 1 else "mixed", "chars": sum(len(x.text) for x in self.segments),
+            "sentences": max(1, self._sentences), "segments": len(self.segments), "audio_s": position,
+            "wall_s": self.timings.get("total_s", 0.0), "joules": e.joules, "kwh": e.kwh, "gco2e": e.gco2e,
+            "method": e.method, "devices": e.devices, "gco2e_per_kwh": e.gco2e_per_kwh, "pue": e.pue,
+            "grid": e.grid})
 
     def _run(self) -> Iterator[AudioChunk]:
         eng, s = self._engine, self.settings
@@ -267,18 +371,20 @@ class SynthesisStream:
             while seg is not None or window:
                 while seg is not None and len(window) < lookahead:
                     fast = self.low_latency and seg.index == 0
-                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, fast)))
+                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, self._tally, fast)))
                     seg = self._next_segment(segments)
                 current, fut = window.popleft()
                 speech, synth_s = fut.result()
                 t = time.perf_counter()
                 last = seg is None and not window
-                if s.loudness_lufs is not None:
-                    g = audio_io.loudness_gain(speech, native, s.loudness_lufs)
-                    gain = g if gain is None or len(speech) >= 0.4 * native else gain
-                    speech = speech * gain
-                pause = 0.0 if last else current.pause_s * s.pause_scale / s.speed
-                out = resample(np.concatenate([speech, audio_io.silence(pause, native)]), last=last)
+                with eng.accountant.unit() as unit:
+                    unit.assign((self._tally, 1.0))
+                    if s.loudness_lufs is not None:
+                        g = audio_io.loudness_gain(speech, native, s.loudness_lufs)
+                        gain = g if gain is None or len(speech) >= 0.4 * native else gain
+                        speech = speech * gain
+                    pause = 0.0 if last else current.pause_s * s.pause_scale / s.speed
+                    out = resample(np.concatenate([speech, audio_io.silence(pause, native)]), last=last)
                 self.timings["post_s"] += time.perf_counter() - t
                 self.timings["synth_s"] += synth_s
                 info = SegmentInfo(current.index, current.text, current.lang, current.phonemes, len(current.ids),
@@ -289,6 +395,8 @@ class SynthesisStream:
                 if "first_audio_s" not in self.timings:
                     self.timings["first_audio_s"] = time.perf_counter() - self._t0
                 self.timings["total_s"] = time.perf_counter() - self._t0
+                if last:
+                    self._finish(position)
                 yield AudioChunk(out.astype(np.float32, copy=False), self.sample_rate, info)
         finally:
             for _, fut in window:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .energy.accounting import EnergyReport
 from .runtime import audio as audio_io
 from .text.lexicon import RuleHit
 from .text.normalize import Skipped
@@ -56,6 +57,8 @@ class Result:
     voice: str
     backend: str
     extra: dict[str, Any] = field(default_factory=dict)
+    energy: EnergyReport | None = None  # joules, kWh, gCO2e, method, per-device breakdown
+    tier: str = "standard"
 
     @property
     def duration_s(self) -> float:
@@ -77,7 +80,8 @@ class Result:
         """Everything but the samples, JSON-ready."""
         return {
             "duration_s": round(self.duration_s, 3), "sample_rate": self.sample_rate, "voice": self.voice,
-            "backend": self.backend, "rtf": round(self.rtf, 4), "timings": self.timings,
+            "backend": self.backend, "tier": self.tier, "rtf": round(self.rtf, 4), "timings": self.timings,
+            "energy": self.energy.as_dict() if self.energy else None, **self.extra,
             "segments": [s.as_dict() for s in self.segments],
             "rules_fired": [h.as_dict() for h in self.rules_fired],
             "skipped": [{"position": s.position, "codepoint": s.codepoint, "reason": s.reason} for s in self.skipped],

@@ -14,8 +14,8 @@ from .errors import InputError
 
 __all__ = ["EngineConfig", "SynthesisSettings", "validated"]
 
-Tier = Literal["standard", "eco"]
-TIER_BACKENDS: dict[str, str] = {"standard": "kokoro", "eco": "hibari"}
+Tier = Literal["standard", "eco", "auto"]
+TIER_BACKENDS: dict[str, str] = {"standard": "kokoro", "eco": "hibari"}  # "auto" picks one per request
 
 
 class _Strict(BaseModel):
@@ -37,6 +37,18 @@ class EngineConfig(_Strict):
     first_segment_ids: int = Field(16, ge=8, le=510, description="cap for a stream's first segment (latency)")
     queue_size: int = Field(1024, ge=1, description="pending segments before submit raises Overloaded")
     lookahead: int | None = Field(None, ge=1, description="segments in flight per stream (default 2x workers)")
+    # energy and carbon (see docs/energy.md)
+    energy_meter: Literal["auto", "nvml", "rapl", "cpu"] = Field(
+        "auto", description="auto: NVML for GPUs + RAPL if readable, else the CPU-time estimate")
+    idle_probe_s: float = Field(1.0, ge=0.0, le=60.0,
+                                description="seconds spent measuring idle power at start-up and after warm-up")
+    cpu_active_watts_per_vcpu: float = Field(2.76, ge=0.0, description="CPU-time model: CCF max 3.5 - min 0.74 W")
+    cpu_idle_watts_per_vcpu: float = Field(0.74, ge=0.0, description="CPU-time model: CCF min watts per vCPU")
+    ram_watts_per_gb: float = Field(0.392, ge=0.0, description="CPU-time model: CCF watts per GB of memory")
+    country: str | None = Field(None, description="ISO 3166-1 alpha-3 code for the grid intensity, e.g. DEU")
+    grid_gco2_per_kwh: float | None = Field(None, ge=0.0, le=2000.0, description="explicit grid intensity")
+    pue: float = Field(1.0, ge=1.0, le=3.0, description="data-centre power usage effectiveness")
+    ledger: Path | None = Field(None, description="SQLite file recording every request's energy")
 
 
 class SynthesisSettings(_Strict):
@@ -44,7 +56,10 @@ class SynthesisSettings(_Strict):
 
     voice: str | None = Field(None, description="stock voice name; default depends on the language")
     lang: Literal["auto", "en", "zh"] = "auto"
-    tier: Tier = Field("standard", description="standard = Kokoro-82M int8; eco = hibari (English, af_heart)")
+    tier: Tier = Field("standard", description="standard = Kokoro-82M int8; eco = hibari (English, af_heart); "
+                       "auto = the tier with the lowest measured energy that can speak this request")
+    max_first_audio_s: float | None = Field(None, gt=0.0, le=60.0,
+                                            description="tier='auto' only: skip tiers slower to first audio")
     speed: float = Field(1.0, ge=0.5, le=2.0)
     sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate (native: 24000)")
     loudness_lufs: float | None = Field(None, ge=-70.0, le=-5.0, description="normalize loudness (BS.1770)")

@@ -3,6 +3,8 @@
 The table (``data/grid_intensity.json``) is derived from codecarbon 3.3.2's ``global_energy_mix.json``
 (MIT; Our World in Data / Ember statistics): one life-cycle grid carbon intensity per country
 (ISO 3166-1 alpha-3 code) with its year. An unknown country is an error, never a silent default.
+With no country and no explicit intensity configured, the world average (475 gCO2e/kWh, IEA 2019, the
+figure codecarbon falls back to) is used and every report's ``grid`` label says so.
 """
 
 from __future__ import annotations
@@ -46,6 +48,24 @@ class CarbonFactors:
     def for_country(cls, country: str, pue: float = 1.0) -> CarbonFactors:
         intensity, label = grid_intensity(country)
         return cls(intensity, pue, label)
+
+    @classmethod
+    def world_average(cls, pue: float = 1.0) -> CarbonFactors:
+        row = _table()["world_average"]
+        return cls(float(row["gco2e_per_kwh"]), pue,
+                   f"world average {row['year']} (IEA; default: set country or grid_gco2_per_kwh)")
+
+    @classmethod
+    def resolve(cls, country: str | None = None, gco2e_per_kwh: float | None = None,
+                pue: float = 1.0) -> CarbonFactors:
+        """From configuration: a country code, or an explicit intensity, or (neither) the world average."""
+        if country is not None and gco2e_per_kwh is not None:
+            raise InputError("give either country or grid_gco2_per_kwh, not both")
+        if country is not None:
+            return cls.for_country(country, pue)
+        if gco2e_per_kwh is not None:
+            return cls(gco2e_per_kwh, pue, "configured grid_gco2_per_kwh")
+        return cls.world_average(pue)
 
     def __post_init__(self) -> None:
         if self.gco2e_per_kwh < 0:

@@ -1,0 +1,115 @@
+"""An optional SQLite ledger: one row per request, one row per engine session (idle energy kept apart).
+
+Several processes may write the same file (SQLite locking, WAL journal). ``summarize`` groups requests
+by voice, backend and tier: J per audio second, kWh and gCO2e per 1000 sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["Ledger", "summarize"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL, session TEXT NOT NULL,
+    voice TEXT NOT NULL, backend TEXT NOT NULL, tier TEXT NOT NULL, lang TEXT NOT NULL,
+    chars INTEGER NOT NULL, sentences INTEGER NOT NULL, segments INTEGER NOT NULL,
+    audio_s REAL NOT NULL, wall_s REAL NOT NULL,
+    joules REAL NOT NULL, kwh REAL NOT NULL, gco2e REAL NOT NULL, method TEXT NOT NULL,
+    devices TEXT NOT NULL, gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL, grid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session TEXT PRIMARY KEY, started REAL NOT NULL, updated REAL NOT NULL, meter TEXT NOT NULL,
+    method TEXT NOT NULL, idle_watts TEXT NOT NULL, wall_s REAL NOT NULL,
+    total_j REAL NOT NULL, idle_j REAL NOT NULL, attributed_j REAL NOT NULL,
+    gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL
+);
+"""
+
+
+class Ledger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.session = uuid.uuid4().hex[:12]
+        self.started = time.time()
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"energy ledger {self.path} is not a usable SQLite file: {exc}") from None
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:  # one transaction: committed whole or not at all
+                yield db
+        finally:
+            db.close()
+
+    def record(self, row: dict[str, Any]) -> None:
+        row = {**row, "ts": row.get("ts", time.time()), "session": self.session,
+               "devices": json.dumps(row["devices"], sort_keys=True)}
+        cols = ("ts", "session", "voice", "backend", "tier", "lang", "chars", "sentences", "segments", "audio_s",
+                "wall_s", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid")
+        with self._lock, self._connect() as db:
+            db.execute(f"INSERT INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                       [row[c] for c in cols])
+
+    def record_session(self, meter: str, method: str, idle_watts: dict[str, float], wall_s: float,
+                       total_j: float, idle_j: float, attributed_j: float, gco2e_per_kwh: float, pue: float) -> None:
+        with self._lock, self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (self.session, self.started, time.time(), meter, method, json.dumps(idle_watts), wall_s,
+                        total_j, idle_j, attributed_j, gco2e_per_kwh, pue))
+
+
+def summarize(path: str | Path) -> dict[str, Any]:
+    """Per (voice, backend, tier): requests, sentences, audio, J per audio second, kWh/gCO2e per 1000 sentences.
+
+    Plus the sessions' idle energy, which is never hidden inside requests.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"no energy ledger at {path} (record one with --ledger or EngineConfig(ledger=...))")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            groups = db.execute(
+                "SELECT voice, backend, tier, COUNT(*), SUM(sentences), SUM(audio_s), SUM(joules), SUM(gco2e), "
+                "GROUP_CONCAT(DISTINCT method) FROM requests GROUP BY voice, backend, tier "
+                "ORDER BY backend, tier, voice").fetchall()
+            sessions = db.execute("SELECT COUNT(*), COALESCE(SUM(wall_s),0), COALESCE(SUM(total_j),0), "
+                                  "COALESCE(SUM(idle_j),0), COALESCE(SUM(attributed_j),0) FROM sessions").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path} is not a greentts energy ledger: {exc}") from None
+    rows = []
+    for voice, backend, tier, n, sentences, audio_s, joules, gco2e, methods in groups:
+        kwh = joules / 3.6e6
+        rows.append({
+            "voice": voice, "backend": backend, "tier": tier, "requests": n, "sentences": sentences,
+            "audio_s": audio_s, "joules": joules, "method": methods,
+            "j_per_audio_s": joules / audio_s if audio_s else 0.0,
+            "kwh_per_1000_sentences": 1000 * kwh / sentences if sentences else 0.0,
+            "gco2e_per_1000_sentences": 1000 * gco2e / sentences if sentences else 0.0,
+        })
+    n_sessions, wall_s, total_j, idle_j, attributed_j = sessions
+    return {"groups": rows, "sessions": {"count": n_sessions, "wall_s": wall_s, "total_j": total_j,
+                                         "idle_j": idle_j, "attributed_j": attributed_j}}
