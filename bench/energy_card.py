@@ -116,7 +116,8 @@ def run_config(cfg: Config, reps: int, min_seconds: float) -> dict:
             next(iter(stream))
             firsts.append(time.perf_counter() - t)
         engine.wait_idle()
-    warm = _tracker(engine)  # its first start is slow and loads pandas: keep that out of the windows
+    estimated = engine.accountant.meter.method == "estimated"
+    warm = _tracker(engine) if estimated else None  # first start is slow and loads pandas: not in a window
     if warm is not None:
         warm.start()
         warm.stop()

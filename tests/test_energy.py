@@ -17,7 +17,7 @@ def make_zone(root, name, label, energy_uj, max_uj):
 
 def test_rapl_delta_and_wrap_around(tmp_path):
     pkg = make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000, 262_143_328_850)
-    make_zone(tmp_path, "intel-rapl:0:0", "core", 5, 100)  # subzone: ignored
+    make_zone(tmp_path, "intel-rapl:0:0", "core", 5, 100)  # inside the package: ignored
     dram = make_zone(tmp_path, "intel-rapl:1", "dram", 262_143_000_000, 262_143_328_850)
     meter = RaplMeter(tmp_path)
     assert meter.method == "measured" and len(meter.zones) == 2
@@ -27,6 +27,19 @@ def test_rapl_delta_and_wrap_around(tmp_path):
     delta = meter.delta(start, meter.read())
     assert delta["package-0:intel-rapl:0"] == pytest.approx(2.5)
     assert delta["dram:intel-rapl:1"] == pytest.approx(1.0)
+
+
+def test_rapl_counts_server_dram_subzones_and_skips_psys_with_packages(tmp_path):
+    make_zone(tmp_path, "intel-rapl:0", "package-0", 0, 1000)
+    make_zone(tmp_path, "intel-rapl:0:0", "dram", 0, 1000)  # server layout: DRAM under the package
+    make_zone(tmp_path, "intel-rapl:0:1", "core", 0, 1000)
+    make_zone(tmp_path, "intel-rapl:1", "psys", 0, 1000)  # covers the package: would double count
+    assert sorted(RaplMeter(tmp_path).zones) == ["dram:intel-rapl:0:0", "package-0:intel-rapl:0"]
+
+
+def test_rapl_psys_alone_is_used(tmp_path):
+    make_zone(tmp_path, "intel-rapl:1", "psys", 0, 1000)
+    assert list(RaplMeter(tmp_path).zones) == ["psys:intel-rapl:1"]
 
 
 def test_rapl_absent_is_an_error(tmp_path):

@@ -87,6 +87,10 @@ def test_carbon_config_country_and_errors(cache_dir):
     if not any(Path("/sys/class/powercap").glob("intel-rapl:*")):
         with pytest.raises(InputError, match="energy_meter='rapl' cannot be read"):
             Engine(cache_dir=cache_dir, energy_meter="rapl")
+    with pytest.raises(InputError, match="energy_meter='nvml' cannot be read"):  # no GPU (or no NVML) here
+        Engine(cache_dir=cache_dir, energy_meter="nvml")
+    with pytest.raises(InputError, match="either country or grid"):
+        Engine(cache_dir=cache_dir, country="DEU", grid_gco2_per_kwh=300)
 
 
 def test_ledger_and_report(tmp_path, cache_dir):
@@ -139,3 +143,43 @@ def test_auto_tier_picks_the_cheapest_that_can_speak(engine):
         engine.synthesize("Your parcel arrives tomorrow.", tier="auto", max_first_audio_s=fastest / 2)
     with pytest.raises(VoiceError):
         engine.synthesize("Hello.", tier="eco", voice="am_michael")
+
+
+def test_a_stream_closed_early_still_reports_and_is_recorded(tmp_path, cache_dir):
+    ledger = tmp_path / "l.sqlite"
+    text = " ".join(f"This is sentence number {i} of a long text." for i in range(30))
+    with Engine(cache_dir=cache_dir, ledger=ledger, idle_probe_s=0.1) as eng:
+        stream = eng.stream(text)
+        next(iter(stream))
+        stream.close()
+        assert stream.status == "cancelled" and stream.energy is not None and stream.energy.joules > 0
+        assert eng.wait_idle()
+        t = eng.energy()
+        assert t.in_flight_j == 0
+        assert stream.energy.joules + t.startup_j + t.idle_j == pytest.approx(t.total_j, rel=1e-9)
+    assert summarize(ledger)["groups"][0]["incomplete"] == 1
+
+
+def test_a_failing_ledger_never_breaks_synthesis(tmp_path, cache_dir, monkeypatch, caplog):
+    import sqlite3
+
+    from greentts.energy.ledger import Ledger
+
+    with Engine(cache_dir=cache_dir, ledger=tmp_path / "l.sqlite", idle_probe_s=0.0) as eng:
+        def broken(self):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(Ledger, "_connect", broken)
+        r = eng.synthesize("Still speaking.", tier="eco")
+        assert r.duration_s > 0.5 and r.energy.joules > 0
+    assert "write failed" in caplog.text
+
+
+def test_a_foreign_sqlite_file_is_refused_as_ledger(tmp_path, cache_dir):
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(InputError, match="schema version"):
+        Engine(cache_dir=cache_dir, ledger=other, idle_probe_s=0.0)

@@ -199,8 +199,10 @@ def energy_report(
                    f"{g['audio_s']:9.1f} {g['j_per_audio_s']:9.3g} {g['kwh_per_1000_sentences']:14.3g} "
                    f"{g['gco2e_per_1000_sentences']:16.3g}  {g['method']}")
     ses = summary["sessions"]
+    other = ses["attributed_j"] - ses["startup_j"] - summary["requests_j"]
     typer.echo(f"engine sessions: {ses['count']}, {ses['wall_s']:.1f} s; meter total {ses['total_j']:.4g} J = "
-               f"requests {ses['attributed_j']:.4g} J + idle {ses['idle_j']:.4g} J (idle is kept out of requests)")
+               f"requests {summary['requests_j']:.4g} J + start-up {ses['startup_j']:.4g} J + idle "
+               f"{ses['idle_j']:.4g} J + unrecorded {other:.2g} J (idle is kept out of requests)")
 
 
 def main() -> None:

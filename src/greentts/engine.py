@@ -11,13 +11,13 @@ share one scheduler (one worker per core, single-thread sessions by default).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ from .text.normalize import Skipped, clean, is_han
 from .voices.store import Voice, VoiceStore
 
 __all__ = ["Engine", "SynthesisStream"]
+
+ENERGY_POLL_S = 30.0
 
 
 class _Worker:
@@ -88,6 +90,8 @@ class Engine:
         self.accountant = EnergyAccountant(self._meter(), self.carbon)
         self.accountant.measure_idle(self.config.idle_probe_s)  # before any worker exists: truly idle
         self.startup_energy = EnergyTally()  # loading and warming models: attributed, but to no request
+        # settle periodically (RAPL counters wrap) and keep the ledger's session row current
+        self.accountant.start_polling(ENERGY_POLL_S, self._record_session if self.ledger else None)
         self._scheduler: Scheduler[_Worker] = Scheduler(
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
                                             self.startup_energy), self.config.queue_size)
@@ -99,7 +103,7 @@ class Engine:
         cpu = CpuTimeMeter(c.cpu_active_watts_per_vcpu, None, c.ram_watts_per_gb, c.cpu_idle_watts_per_vcpu)
         try:
             return auto_meter(c.energy_meter, cpu=cpu)
-        except (OSError, ImportError) as exc:
+        except Exception as exc:  # noqa: BLE001 - NVMLError, OSError, ImportError ...: one clear error
             raise InputError(f"energy_meter={c.energy_meter!r} cannot be read on this machine: {exc}") from None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -107,6 +111,10 @@ class Engine:
     def warm_up(self, tiers: tuple[str, ...] = ("standard",)) -> float:
         """Load G2P and open + exercise a session per worker for each tier; returns seconds taken."""
         t0 = time.perf_counter()
+        unknown = [t for t in tiers if t not in (*TIER_BACKENDS, "auto")]
+        if unknown:
+            raise InputError(f"unknown tier(s) {unknown}; choose from {', '.join(TIER_BACKENDS)} or auto")
+        tiers = tuple(TIER_BACKENDS) if "auto" in tiers else tiers
         with self.accountant.unit() as unit:  # start-up energy: attributed, but to no request
             unit.assign((self.startup_energy, 1.0))
             self.frontend.warm_up()
@@ -132,10 +140,15 @@ class Engine:
                 return
             self._closed = True
         self._scheduler.close()
+        self.accountant.stop_polling()
         if self.ledger is not None:
-            t = self.accountant.totals()
-            self.ledger.record_session(self.accountant.meter.name, t.method, t.idle_watts, t.wall_s, t.total_j,
-                                       t.idle_j, t.attributed_j, self.carbon.gco2e_per_kwh, self.carbon.pue)
+            self._record_session()
+
+    def _record_session(self) -> None:
+        assert self.ledger is not None
+        t = self.energy()
+        self.ledger.record_session(self.accountant.meter.name, t.method, t.idle_watts, t.wall_s, t.total_j,
+                                   t.idle_j, t.attributed_j, t.startup_j, self.carbon.gco2e_per_kwh, self.carbon.pue)
 
     def __enter__(self) -> Engine:
         return self
@@ -155,10 +168,7 @@ class Engine:
 
         ``attributed`` is every request's energy plus ``startup`` (loading and warming models).
         """
-        totals = self.accountant.totals()
-        with self.accountant.lock:
-            startup = dict(self.startup_energy.joules)
-        return dataclasses.replace(totals, startup=startup)
+        return self.accountant.totals(self.startup_energy)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no segment is queued or running (e.g. after cancelling streams); False on timeout."""
@@ -253,7 +263,7 @@ class Engine:
 
         def task(worker: _Worker, threads: int | None = None) -> tuple[np.ndarray, float]:
             session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
-            with self.accountant.unit() as unit:
+            with self.accountant.unit(threads or self.config.threads_per_worker) as unit:
                 t = time.perf_counter()
                 audio = session.synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
                 unit.assign((tally, len(audio) / rate))
@@ -279,7 +289,8 @@ class SynthesisStream:
         self.low_latency = low_latency
         self.tier = tier
         self.tier_reason = tier_reason
-        self.energy: EnergyReport | None = None  # set when the stream ends
+        self.energy: EnergyReport | None = None  # set when the stream ends, also when closed early
+        self.status = "running"  # then complete | cancelled | error
         self._tally = EnergyTally()
         self._sentences = 0
         self._engine = engine
@@ -340,9 +351,10 @@ class SynthesisStream:
         finally:
             self.timings["frontend_s"] += time.perf_counter() - t
 
-    def _finish(self, position: float) -> None:
-        """The request is complete: fix its energy report and record it in the ledger."""
+    def _finish(self, position: float, status: str) -> None:
+        """The request has ended (``complete`` | ``cancelled`` | ``error``): fix its energy report, record it."""
         eng = self._engine
+        self.status = status
         self._tally.audio_s = position
         self.energy = eng.accountant.report(self._tally)
         if eng.ledger is None:
@@ -353,7 +365,7 @@ class SynthesisStream:
             "voice": self.voice.name, "backend": self.backend.name, "tier": self.tier,
             "lang": langs.pop() if len(langs) == 1 else "mixed", "chars": sum(len(x.text) for x in self.segments),
             "sentences": max(1, self._sentences), "segments": len(self.segments), "audio_s": position,
-            "wall_s": self.timings.get("total_s", 0.0), "joules": e.joules, "kwh": e.kwh, "gco2e": e.gco2e,
+            "wall_s": self.timings.get("total_s", 0.0), "status": status, "joules": e.joules, "kwh": e.kwh, "gco2e": e.gco2e,
             "method": e.method, "devices": e.devices, "gco2e_per_kwh": e.gco2e_per_kwh, "pue": e.pue,
             "grid": e.grid})
 
@@ -366,6 +378,7 @@ class SynthesisStream:
         window: deque[tuple[Segment, Future[tuple[np.ndarray, float]]]] = deque()
         gain: float | None = None
         position = 0.0
+        status = "cancelled"
         try:
             seg = self._next_segment(segments)
             while seg is not None or window:
@@ -396,8 +409,13 @@ class SynthesisStream:
                     self.timings["first_audio_s"] = time.perf_counter() - self._t0
                 self.timings["total_s"] = time.perf_counter() - self._t0
                 if last:
-                    self._finish(position)
+                    self._finish(position, "complete")
                 yield AudioChunk(out.astype(np.float32, copy=False), self.sample_rate, info)
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, GeneratorExit) else "error"
+            raise
         finally:
-            for _, fut in window:
-                fut.cancel()
+            running = [fut for _, fut in window if not fut.cancel()]
+            if self.energy is None:  # closed early or failed: report what was spent, once the work stops
+                futures_wait(running, timeout=60)
+                self._finish(position, status)

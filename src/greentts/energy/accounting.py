@@ -6,7 +6,7 @@ reads the meter and settles the interval since the previous reading:
 * the *idle* part of the interval (idle watts, measured at start-up, x its length, capped by what the
   meter saw) goes to ``idle``; an interval in which no unit ran goes to ``idle`` whole;
 * the rest is split over the units running in the interval, in proportion to the CPU time each unit's
-  thread used in it (equally when that clock is unavailable or all are zero).
+  thread used in it, times the threads it drives (equally when that clock is unavailable or all are zero).
 
 When a unit ends, its joules are split over its requests in proportion to the audio seconds each got
 (:meth:`Unit.assign`). Nothing is dropped or counted twice, so over any window
@@ -16,9 +16,10 @@ engine is idle). Devices are kept apart throughout (``cpu``, ``ram``, ``gpu0``, 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from .carbon import CarbonFactors
 from .meter import EnergyMeter, Reading
 
 __all__ = ["EnergyAccountant", "EnergyReport", "EnergyTally", "EnergyTotals", "Unit"]
+
+_log = logging.getLogger("greentts.energy")
 
 
 def _thread_clock() -> int | None:
@@ -57,9 +60,10 @@ class EnergyTally:
 class Unit:
     """One executed unit of work (a segment, a batch, a frontend step). See :meth:`EnergyAccountant.unit`."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.joules: dict[str, float] = {}
         self.shares: list[tuple[EnergyTally, float]] = []
+        self.threads = max(1, threads)  # a multi-thread session: its pool works alongside this thread
         self._clock = _thread_clock()
         self._cpu = self._cpu_now()
 
@@ -175,6 +179,8 @@ class EnergyAccountant:
         self._total: dict[str, float] = {}
         self._idle: dict[str, float] = {}
         self._attributed: dict[str, float] = {}
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def measure_idle(self, seconds: float) -> dict[str, float]:
         """Measure idle power (watts per device) over ``seconds`` of doing nothing; used from then on.
@@ -192,9 +198,13 @@ class EnergyAccountant:
         return self.idle_watts
 
     @contextmanager
-    def unit(self) -> Iterator[Unit]:
-        """Account one unit of work run by the calling thread; call ``assign`` on it before it ends."""
-        u = Unit()
+    def unit(self, threads: int = 1) -> Iterator[Unit]:
+        """Account one unit of work run by the calling thread; call ``assign`` on it before it ends.
+
+        ``threads``: the unit drives a pool of that many threads (e.g. a multi-thread onnxruntime
+        session) whose CPU time is not on this thread's clock; its thread time is scaled by it.
+        """
+        u = Unit(threads)
         with self.lock:
             self._settle()
             u._cpu_used()  # CPU time is counted from the moment the unit joined
@@ -203,12 +213,15 @@ class EnergyAccountant:
             yield u
         finally:
             with self.lock:
-                self._settle()
-                self._active.remove(u)
-                _add(self._attributed, u.joules)
-                self._charge(u)
+                try:
+                    self._settle()
+                finally:  # even if the meter failed: never leave a dead unit taking shares
+                    self._active.remove(u)
+                    _add(self._attributed, u.joules)
+                    self._charge(u)
 
-    def totals(self) -> EnergyTotals:
+    def totals(self, startup: EnergyTally | None = None) -> EnergyTotals:
+        """One consistent snapshot; ``startup`` (a tally) is copied into it under the same lock."""
         with self.lock:
             self._settle()
             in_flight: dict[str, float] = {}
@@ -216,7 +229,33 @@ class EnergyAccountant:
                 _add(in_flight, u.joules)
             return EnergyTotals(dict(self._total), dict(self._idle), dict(self._attributed), in_flight,
                                 dict(self.idle_watts), self._last.wall_s - self._first.wall_s, self.meter.method,
-                                dict(self.meter.device_methods))
+                                dict(self.meter.device_methods), dict(startup.joules) if startup else {})
+
+    def start_polling(self, interval_s: float, on_poll: Callable[[], None] | None = None) -> None:
+        """Settle every ``interval_s`` from a daemon thread, so counters that wrap (RAPL) never wrap
+        twice between readings, and ``on_poll`` (e.g. a ledger update) runs periodically."""
+        if self._poller is not None or interval_s <= 0:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    with self.lock:
+                        self._settle()
+                    if on_poll is not None:
+                        on_poll()
+                except Exception:  # noqa: BLE001 - a failed poll must not kill the thread
+                    _log.warning("energy poll failed", exc_info=True)
+
+        self._poller = threading.Thread(target=loop, name="greentts-energy-poll", daemon=True)
+        self._poller.start()
+
+    def stop_polling(self) -> None:
+        self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(timeout=5)
+        self._poller = None
 
     def report(self, tally: EnergyTally) -> EnergyReport:
         with self.lock:
@@ -242,7 +281,7 @@ class EnergyAccountant:
         if not self._active:
             _add(self._idle, delta)
             return
-        weights = [u._cpu_used() for u in self._active]
+        weights = [u._cpu_used() * u.threads for u in self._active]
         if sum(weights) <= 0:
             weights = [1.0] * len(self._active)
         norm = sum(weights)

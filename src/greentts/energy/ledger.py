@@ -1,12 +1,14 @@
 """An optional SQLite ledger: one row per request, one row per engine session (idle energy kept apart).
 
 Several processes may write the same file (SQLite locking, WAL journal). ``summarize`` groups requests
-by voice, backend and tier: J per audio second, kWh and gCO2e per 1000 sentences.
+by voice, backend and tier: J per audio second, kWh and gCO2e per 1000 sentences. A write that fails
+(disk full, locked too long) is logged as a warning and never breaks synthesis.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -20,20 +22,23 @@ from ..errors import InputError
 
 __all__ = ["Ledger", "summarize"]
 
+_log = logging.getLogger("greentts.energy")
+SCHEMA_VERSION = 1
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL, session TEXT NOT NULL,
     voice TEXT NOT NULL, backend TEXT NOT NULL, tier TEXT NOT NULL, lang TEXT NOT NULL,
     chars INTEGER NOT NULL, sentences INTEGER NOT NULL, segments INTEGER NOT NULL,
-    audio_s REAL NOT NULL, wall_s REAL NOT NULL,
+    audio_s REAL NOT NULL, wall_s REAL NOT NULL, status TEXT NOT NULL,
     joules REAL NOT NULL, kwh REAL NOT NULL, gco2e REAL NOT NULL, method TEXT NOT NULL,
     devices TEXT NOT NULL, gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL, grid TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY, started REAL NOT NULL, updated REAL NOT NULL, meter TEXT NOT NULL,
     method TEXT NOT NULL, idle_watts TEXT NOT NULL, wall_s REAL NOT NULL,
-    total_j REAL NOT NULL, idle_j REAL NOT NULL, attributed_j REAL NOT NULL,
+    total_j REAL NOT NULL, idle_j REAL NOT NULL, attributed_j REAL NOT NULL, startup_j REAL NOT NULL,
     gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL
 );
 """
@@ -48,8 +53,14 @@ class Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
+                    raise InputError(f"energy ledger {self.path} has schema version {version}, this greentts "
+                                     f"writes version {SCHEMA_VERSION}; use a new file")
                 db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
             raise InputError(f"energy ledger {self.path} is not a usable SQLite file: {exc}") from None
 
     @contextmanager
@@ -62,21 +73,31 @@ class Ledger:
         finally:
             db.close()
 
-    def record(self, row: dict[str, Any]) -> None:
+    def record(self, row: dict[str, Any]) -> bool:
+        """Add one request's row; False (and a warning) if the write failed."""
         row = {**row, "ts": row.get("ts", time.time()), "session": self.session,
                "devices": json.dumps(row["devices"], sort_keys=True)}
         cols = ("ts", "session", "voice", "backend", "tier", "lang", "chars", "sentences", "segments", "audio_s",
-                "wall_s", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid")
-        with self._lock, self._connect() as db:
-            db.execute(f"INSERT INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                       [row[c] for c in cols])
+                "wall_s", "status", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid")
+        return self._write(f"INSERT INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                           [row[c] for c in cols])
 
-    def record_session(self, meter: str, method: str, idle_watts: dict[str, float], wall_s: float,
-                       total_j: float, idle_j: float, attributed_j: float, gco2e_per_kwh: float, pue: float) -> None:
-        with self._lock, self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (self.session, self.started, time.time(), meter, method, json.dumps(idle_watts), wall_s,
-                        total_j, idle_j, attributed_j, gco2e_per_kwh, pue))
+    def record_session(self, meter: str, method: str, idle_watts: dict[str, float], wall_s: float, total_j: float,
+                       idle_j: float, attributed_j: float, startup_j: float, gco2e_per_kwh: float,
+                       pue: float) -> bool:
+        """Insert or update this engine session's totals (called periodically and at close)."""
+        return self._write("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           (self.session, self.started, time.time(), meter, method, json.dumps(idle_watts), wall_s,
+                            total_j, idle_j, attributed_j, startup_j, gco2e_per_kwh, pue))
+
+    def _write(self, sql: str, values: Any) -> bool:
+        try:
+            with self._lock, self._connect() as db:
+                db.execute(sql, values)
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            _log.warning("energy ledger %s: write failed (%s); the audio is unaffected", self.path, exc)
+            return False
 
 
 def summarize(path: str | Path) -> dict[str, Any]:
@@ -88,28 +109,33 @@ def summarize(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"no energy ledger at {path} (record one with --ledger or EngineConfig(ledger=...))")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
             groups = db.execute(
                 "SELECT voice, backend, tier, COUNT(*), SUM(sentences), SUM(audio_s), SUM(joules), SUM(gco2e), "
-                "GROUP_CONCAT(DISTINCT method) FROM requests GROUP BY voice, backend, tier "
-                "ORDER BY backend, tier, voice").fetchall()
+                "GROUP_CONCAT(DISTINCT method), SUM(status != 'complete') FROM requests "
+                "GROUP BY voice, backend, tier ORDER BY backend, tier, voice").fetchall()
+            requests_j = db.execute("SELECT COALESCE(SUM(joules),0) FROM requests").fetchone()[0]
             sessions = db.execute("SELECT COUNT(*), COALESCE(SUM(wall_s),0), COALESCE(SUM(total_j),0), "
-                                  "COALESCE(SUM(idle_j),0), COALESCE(SUM(attributed_j),0) FROM sessions").fetchone()
+                                  "COALESCE(SUM(idle_j),0), COALESCE(SUM(attributed_j),0), "
+                                  "COALESCE(SUM(startup_j),0) FROM sessions").fetchone()
         finally:
             db.close()
+    except sqlite3.OperationalError as exc:
+        raise InputError(f"cannot read the energy ledger {path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{path} is not a greentts energy ledger: {exc}") from None
     rows = []
-    for voice, backend, tier, n, sentences, audio_s, joules, gco2e, methods in groups:
+    for voice, backend, tier, n, sentences, audio_s, joules, gco2e, methods, incomplete in groups:
         kwh = joules / 3.6e6
         rows.append({
             "voice": voice, "backend": backend, "tier": tier, "requests": n, "sentences": sentences,
-            "audio_s": audio_s, "joules": joules, "method": methods,
+            "audio_s": audio_s, "joules": joules, "method": methods, "incomplete": incomplete,
             "j_per_audio_s": joules / audio_s if audio_s else 0.0,
             "kwh_per_1000_sentences": 1000 * kwh / sentences if sentences else 0.0,
             "gco2e_per_1000_sentences": 1000 * gco2e / sentences if sentences else 0.0,
         })
-    n_sessions, wall_s, total_j, idle_j, attributed_j = sessions
-    return {"groups": rows, "sessions": {"count": n_sessions, "wall_s": wall_s, "total_j": total_j,
-                                         "idle_j": idle_j, "attributed_j": attributed_j}}
+    n_sessions, wall_s, total_j, idle_j, attributed_j, startup_j = sessions
+    return {"groups": rows, "requests_j": requests_j,
+            "sessions": {"count": n_sessions, "wall_s": wall_s, "total_j": total_j, "idle_j": idle_j,
+                         "attributed_j": attributed_j, "startup_j": startup_j}}

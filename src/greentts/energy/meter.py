@@ -105,13 +105,21 @@ class RaplMeter:
     name = "RAPL"
 
     def __init__(self, root: str | Path = "/sys/class/powercap") -> None:
+        # Top-level package zones, plus DRAM subzones (servers put DRAM under the package, and it is not
+        # part of the package figure); core/uncore subzones are inside the package and are skipped.
+        # psys (client platforms) covers the packages, so it is used only when there is no package zone.
         self.zones: dict[str, tuple[Path, float]] = {}
+        found: list[tuple[str, Path]] = []
         for zone in sorted(Path(root).glob("intel-rapl:*")):
-            if zone.name.count(":") != 1:  # top-level packages only; subzones are part of them
-                continue
+            name = (zone / "name").read_text().strip() if (zone / "name").is_file() else zone.name
+            depth = zone.name.count(":")
+            if depth == 1 or (depth == 2 and name.startswith("dram")):
+                found.append((name, zone))
+        if any(name.startswith("package") for name, _ in found):
+            found = [(n, z) for n, z in found if n != "psys"]
+        for name, zone in found:
             energy, limit = zone / "energy_uj", zone / "max_energy_range_uj"
             if energy.is_file() and limit.is_file():
-                name = (zone / "name").read_text().strip() if (zone / "name").is_file() else zone.name
                 self.zones[f"{name}:{zone.name}"] = (energy, float(limit.read_text()))
         if not self.zones:
             raise FileNotFoundError(f"no readable RAPL zones under {root}")
