@@ -7,6 +7,7 @@ import pytest
 from greentts import InputError
 from greentts.energy import (CarbonFactors, CompositeMeter, CpuTimeMeter, EnergyAccountant, EnergyTally, NvmlMeter)
 from greentts.energy.meter import Reading
+from test_energy import FakeNvml
 
 
 class ScriptedMeter:
@@ -144,25 +145,8 @@ def test_cpu_time_splits_concurrent_units():
     assert lazy.total_j < 0.1 * busy.total_j
 
 
-class FakeNvml:
-    def __init__(self):
-        self.mj = [1000.0]
-
-    def nvmlInit(self):
-        pass
-
-    def nvmlDeviceGetCount(self):
-        return 1
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return i
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, h):
-        return self.mj[h]
-
-
 def test_composite_meter_keeps_each_devices_method():
-    fake = FakeNvml()
+    fake = FakeNvml(1000.0)
     meter = CompositeMeter(NvmlMeter(fake), CpuTimeMeter(ram_gb=1.0))
     assert meter.method == "mixed" and meter.device_methods == {"gpu0": "measured", "cpu": "estimated",
                                                                 "ram": "estimated"}

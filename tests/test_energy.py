@@ -76,14 +76,16 @@ def test_ram_term_grows_with_wall_time():
 
 
 class FakeNvml:
-    def __init__(self):
-        self.mj = [1000.0, 50_000.0]
+    """Stands in for the pynvml module: one mJ counter per GPU, set by the test."""
+
+    def __init__(self, *mj):
+        self.mj = list(mj or (1000.0, 50_000.0))
 
     def nvmlInit(self):
         pass
 
     def nvmlDeviceGetCount(self):
-        return 2
+        return len(self.mj)
 
     def nvmlDeviceGetHandleByIndex(self, i):
         return i
