@@ -57,7 +57,8 @@ def say(
     text: Optional[str] = typer.Argument(None, help="text to speak"),
     file: Optional[Path] = typer.Option(None, "-f", "--file", help="read the text from a file ('-' = stdin)"),
     out: Path = typer.Option(Path("out.wav"), "-o", "--out", help="output file; the extension picks the format"),
-    voice: Optional[str] = typer.Option(None, "--voice", help="voice name (greentts voices)"),
+    voice: Optional[str] = typer.Option(None, "--voice", help="voice name (greentts voices) or a blend such "
+                                                                 "as af_heart:0.6,am_michael:0.4"),
     lang: str = typer.Option("auto", "--lang", help="auto | en | zh (primary language)"),
     speed: float = typer.Option(1.0, "--speed", help="0.5 .. 2.0"),
     sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="8000 .. 48000 Hz (native 24000)"),

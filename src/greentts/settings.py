@@ -54,7 +54,8 @@ class EngineConfig(_Strict):
 class SynthesisSettings(_Strict):
     """Per request. Every field has a default, so ``SynthesisSettings()`` is valid."""
 
-    voice: str | None = Field(None, description="stock voice name; default depends on the language")
+    voice: str | None = Field(None, description="stock voice name or a blend (af_heart:0.6,am_michael:0.4); "
+                                                "default depends on the language")
     lang: Literal["auto", "en", "zh"] = "auto"
     tier: Tier = Field("standard", description="standard = Kokoro-82M int8; eco = hibari (English, af_heart); "
                        "auto = the tier with the lowest measured energy that can speak this request")
