@@ -64,3 +64,48 @@ def test_a_blend_speaks_clearly_and_sits_between_its_voices(engine, asr):
                            normalize_zh(asr.transcribe(zh.audio, zh.sample_rate, "zh"))) <= 0.15
     with pytest.raises(VoiceError, match="not available in the eco tier"):
         engine.synthesize("Hello.", voice="af_heart:0.5,am_michael:0.5", tier="eco")
+
+
+def test_enrolled_voices_live_on_disk(tmp_path):
+    store = VoiceStore(tmp_path / "voices")
+    base = store.get("af_heart").table
+    v = store.save("my-voice", base * 0.9, {"language": "en-gb", "clip_sha256": "abc", "steps": 30})
+    assert v.name == "my-voice" and v.british and v.backends == ("kokoro",)
+    fresh = VoiceStore(tmp_path / "voices")  # another process sees it
+    assert np.allclose(fresh.get("my-voice").table, base * 0.9)
+    assert fresh.find_clip("abc", steps=30)["name"] == "my-voice"
+    assert fresh.find_clip("abc", steps=10) is None and fresh.find_clip("zzz") is None
+    assert [x["name"] for x in fresh.list() if x["enrolled"]] == ["my-voice"]
+    assert fresh.get("my-voice:0.5,af_heart:0.5").name == "my-voice:0.5,af_heart:0.5"
+    assert not list((tmp_path / "voices").glob(".*tmp"))  # atomic writes leave nothing behind
+    with pytest.raises(VoiceError, match="exists"):
+        fresh.save("my-voice", base, {})
+    fresh.save("my-voice", base, {}, overwrite=True)
+    assert np.allclose(fresh.get("my-voice").table, base)
+    with pytest.raises(VoiceError, match="did you mean my-voice"):
+        fresh.get("my-voise")
+    fresh.delete("my-voice")
+    with pytest.raises(VoiceError, match="unknown voice"):
+        fresh.get("my-voice")
+
+
+@pytest.mark.parametrize("name, table, message", [
+    ("af_heart", np.zeros((510, 256)), "stock voice"),
+    ("Bad Name", np.zeros((510, 256)), "not allowed"),
+    ("../escape", np.zeros((510, 256)), "not allowed"),
+    ("ok", np.zeros((10, 256)), "510x256"),
+    ("ok", np.full((510, 256), np.nan), "finite"),
+])
+def test_bad_enrollments_are_refused(tmp_path, name, table, message):
+    with pytest.raises(VoiceError, match=message):
+        VoiceStore(tmp_path).save(name, table, {})
+
+
+def test_a_corrupt_enrolled_file_is_a_clear_error(tmp_path):
+    store = VoiceStore(tmp_path)
+    store.save("v1", VoiceStore().get("af_heart").table, {})
+    (tmp_path / "v1.npz").write_bytes(b"garbage")
+    with pytest.raises(VoiceError, match="cannot be read"):
+        VoiceStore(tmp_path).get("v1")
+    with pytest.raises(VoiceError, match="stock voice and cannot be deleted"):
+        store.delete("af_heart")

@@ -108,8 +108,11 @@ def voices(lang: Optional[str] = typer.Option(None, "--lang", help="filter: en, 
     """List the stock voices."""
     from .voices.store import VoiceStore
 
-    for v in VoiceStore().list(lang):
-        typer.echo(f"{v['name']:16s} {v['language']:6s} {v['gender']:7s} {','.join(v['backends'])}")
+    from .voices.store import default_voices_dir
+
+    for v in VoiceStore(default_voices_dir()).list(lang):
+        typer.echo(f"{v['name']:16s} {v['language']:6s} {v['gender']:7s} {','.join(v['backends'])}"
+                   + ("  (enrolled)" if v["enrolled"] else ""))
 
 
 @app.command()

@@ -39,7 +39,7 @@ from .settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
 from .text.frontend import Frontend, Plan, Segment, mostly_han
 from .text.lexicon import Lexicon, RuleHit
 from .text.normalize import Skipped, clean, is_han
-from .voices.store import Voice, VoiceStore
+from .voices.store import Voice, VoiceStore, default_voices_dir
 
 __all__ = ["Engine", "SynthesisStream"]
 
@@ -73,7 +73,7 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None, **overrides: Any) -> None:
         self.config: EngineConfig = validated(EngineConfig, config, **overrides)
-        self.voices = VoiceStore()
+        self.voices = VoiceStore(self.config.voices_dir or default_voices_dir())
         lexicon = Lexicon()
         for path in self.config.dictionaries:
             lexicon = lexicon + Lexicon.load(path)

@@ -30,6 +30,7 @@ class EngineConfig(_Strict):
     threads_per_worker: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker session")
     kokoro_graph: Literal["im2col", "original"] = Field(
         "im2col", description="im2col: lossless rewrite, same audio bit for bit, faster; original: as shipped")
+    voices_dir: Path | None = Field(None, description="enrolled voices (default $XDG_DATA_HOME/greentts/voices)")
     default_voice_en: str = "af_heart"
     default_voice_zh: str = "zf_xiaoxiao"
     dictionaries: tuple[Path, ...] = Field((), description="global pronunciation dictionaries (JSONL)")

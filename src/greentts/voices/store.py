@@ -3,6 +3,10 @@
 A :class:`Voice` is plain data (name, language, gender, which backends can speak it, its style
 table); it lives outside the model objects so any worker session can use any voice.
 
+Enrolled voices (made from a reference clip) live on disk in ``enrolled_dir``: ``NAME.npz`` (the style
+table) plus ``NAME.json`` (metadata: clip hash, language, pitch statistics, similarity reached, time
+and energy spent). They are found by name like stock voices, and by clip hash for the enrollment cache.
+
 Blends are voices too: ``"af_heart:0.6,af_bella:0.4"`` is the weighted mean of the two style tables
 (weights are normalized to sum to 1; ``"af_heart,af_bella"`` weighs them equally). A blend speaks the
 language of its heaviest component.
@@ -13,8 +17,13 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
+import re
+import tempfile
 import threading
 from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 from dataclasses import dataclass, field
 from importlib.resources import files
 
@@ -22,13 +31,15 @@ import numpy as np
 
 from ..errors import VoiceError
 
-__all__ = ["Voice", "VoiceStore"]
+__all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "parse_blend"]
 
 _DATA = files("greentts") / "data"
 # Voices the eco tier (hibari) can speak: hibari's bundled model is a student of af_heart.
 ECO_VOICES = frozenset({"af_heart"})
 MAX_BLEND_PARTS = 8
 _BLEND_CACHE = 64  # blends kept in memory (each table is 510 x 256 float32, about 0.5 MB)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+TABLE_SHAPE = (510, 256)
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,10 @@ class Voice:
 
 
 class VoiceStore:
-    """Looks voices up by name; tables are read from the packaged archive on first use."""
+    """Looks voices up by name; stock tables are read from the packaged archive on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, enrolled_dir: str | Path | None = None) -> None:
+        self.enrolled_dir = Path(enrolled_dir).expanduser() if enrolled_dir is not None else None
         self._meta: dict[str, dict[str, str]] = json.loads(
             (_DATA / "kokoro_v1_0_voices.json").read_text(encoding="utf-8"))
         self._loaded: dict[str, Voice] = {}
@@ -81,7 +93,10 @@ class VoiceStore:
             raise VoiceError("a voice name must be a non-empty string")
         if "," in name or ":" in name:
             return self.blend(name)
-        return self._stock(name.strip())
+        name = name.strip()
+        if name not in self._meta and self._enrolled_path(name, ".json") is not None:
+            return self._enrolled(name)
+        return self._stock(name)
 
     def blend(self, spec: str) -> Voice:
         """The weighted mean of stock voices' style tables (``name:weight`` parts joined by commas)."""
@@ -112,7 +127,8 @@ class VoiceStore:
             if voice is None:
                 meta = self._meta.get(name)
                 if meta is None:
-                    close = difflib.get_close_matches(name, self._meta, n=5, cutoff=0.5)
+                    known = [*self._meta, *(str(m.get("name")) for m in self.enrolled())]
+                    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
                     hint = f"; did you mean {', '.join(close)}?" if close else ""
                     raise VoiceError(f"unknown voice {name!r}{hint} (greentts voices lists all {len(self._meta)})")
                 with np.load(str(_DATA / "kokoro_v1_0_voices.npz")) as archive:
@@ -124,12 +140,97 @@ class VoiceStore:
             return voice
 
     def list(self, lang: str | None = None) -> list[dict[str, object]]:
-        out = []
+        out: list[dict[str, object]] = []
         for name in self.names(lang):
             m = self._meta[name]
             backends = ["kokoro", "hibari"] if name in ECO_VOICES else ["kokoro"]
-            out.append({"name": name, **m, "backends": backends})
+            out.append({"name": name, **m, "backends": backends, "enrolled": False})
+        for meta in self.enrolled():
+            if lang is None or str(meta["language"]).startswith(lang):
+                out.append({**meta, "backends": ["kokoro"], "enrolled": True})
         return out
+
+    # -- enrolled voices --------------------------------------------------------------------------
+
+    def enrolled(self) -> list[dict[str, Any]]:
+        """Metadata of every enrolled voice, by name."""
+        if self.enrolled_dir is None or not self.enrolled_dir.is_dir():
+            return []
+        out = []
+        for path in sorted(self.enrolled_dir.glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue  # a half-written or foreign file is not a voice
+        return out
+
+    def find_clip(self, clip_sha256: str, **settings: Any) -> dict[str, Any] | None:
+        """The enrolled voice made from this clip (with the same enrollment settings), if any."""
+        for meta in self.enrolled():
+            if meta.get("clip_sha256") == clip_sha256 and all(meta.get(k) == v for k, v in settings.items()):
+                return meta
+        return None
+
+    def save(self, name: str, table: np.ndarray, meta: dict[str, Any], overwrite: bool = False) -> Voice:
+        """Store an enrolled voice (atomically: table first, then metadata, each via rename)."""
+        check_voice_name(name)
+        if name in self._meta:
+            raise VoiceError(f"{name!r} is a stock voice; choose another name")
+        if self.enrolled_dir is None:
+            raise VoiceError("this voice store has no directory for enrolled voices")
+        table = np.asarray(table, dtype=np.float32)
+        if table.shape != TABLE_SHAPE or not np.all(np.isfinite(table)):
+            raise VoiceError(f"a style table must be finite and {TABLE_SHAPE[0]}x{TABLE_SHAPE[1]}, got {table.shape}")
+        if not overwrite and self._enrolled_path(name, ".json") is not None:
+            raise VoiceError(f"an enrolled voice named {name!r} exists; delete it or choose another name")
+        self.enrolled_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"language": "en-us", "language_name": "enrolled", "gender": "unknown", **meta, "name": name}
+        _atomic(self.enrolled_dir / f"{name}.npz", lambda f: np.savez(f, table=table))
+        _atomic(self.enrolled_dir / f"{name}.json",
+                lambda f: f.write(json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")))
+        with self._lock:
+            self._loaded.pop(name, None)
+        return self._enrolled(name)
+
+    def delete(self, name: str) -> None:
+        if name in self._meta:
+            raise VoiceError(f"{name!r} is a stock voice and cannot be deleted")
+        if self._enrolled_path(name, ".json") is None:
+            raise VoiceError(f"no enrolled voice named {name!r}")
+        for ext in (".json", ".npz"):  # metadata first: a voice without it is invisible, never half-usable
+            path = self._enrolled_path(name, ext)
+            if path is not None:
+                path.unlink()
+        with self._lock:
+            self._loaded.pop(name, None)
+
+    def _enrolled_path(self, name: str, ext: str) -> Path | None:
+        if self.enrolled_dir is None or not _NAME.match(name):
+            return None
+        path = self.enrolled_dir / f"{name}{ext}"
+        return path if path.is_file() else None
+
+    def _enrolled(self, name: str) -> Voice:
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+        meta_path, table_path = self._enrolled_path(name, ".json"), self._enrolled_path(name, ".npz")
+        if meta_path is None or table_path is None:
+            raise VoiceError(f"enrolled voice {name!r} is incomplete on disk ({self.enrolled_dir})")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(table_path) as archive:
+                table = np.ascontiguousarray(archive["table"], dtype=np.float32)
+        except (OSError, ValueError, KeyError) as exc:
+            raise VoiceError(f"enrolled voice {name!r} cannot be read: {exc}") from None
+        if table.shape != TABLE_SHAPE:
+            raise VoiceError(f"enrolled voice {name!r} has a {table.shape} table, not {TABLE_SHAPE}")
+        table.setflags(write=False)
+        voice = Voice(name, str(meta.get("language", "en-us")), str(meta.get("language_name", "enrolled")),
+                      str(meta.get("gender", "unknown")), ("kokoro",), table)
+        with self._lock:
+            self._loaded[name] = voice
+        return voice
 
 
 def parse_blend(spec: str) -> list[tuple[str, float]]:
@@ -155,3 +256,28 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
         raise VoiceError(f"voice blend {spec!r} has {len(parts)} parts; at most {MAX_BLEND_PARTS}")
     total = sum(w for _, w in parts)
     return [(n, w / total) for n, w in parts]
+
+
+def default_voices_dir() -> Path:
+    """Where enrolled voices live unless configured: ``$XDG_DATA_HOME/greentts/voices``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "greentts" / "voices"
+
+
+def check_voice_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise VoiceError(f"voice name {name!r} is not allowed: use 1-48 characters a-z, 0-9, '_' or '-', "
+                         "starting with a letter or digit")
+
+
+def _atomic(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
