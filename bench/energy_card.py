@@ -93,13 +93,11 @@ def _tracker(engine):
         from codecarbon import OfflineEmissionsTracker
     except ImportError:
         return None
-    from greentts.energy.meter import _rss_gb
-
     cpu = engine.accountant.meter
     return OfflineEmissionsTracker(
         country_iso_code=COUNTRY, tracking_mode="process", output_methods=[], log_level="error",
         measure_power_secs=3600, allow_multiple_runs=True,
-        force_cpu_power=cpu.vcpus * cpu.active_watts_per_vcpu, force_ram_power=cpu.watts_per_gb * _rss_gb())
+        force_cpu_power=cpu.vcpus * cpu.active_watts_per_vcpu, force_ram_power=cpu.watts_per_gb * cpu.read().raw["ram_gb"])
 
 
 def run_config(cfg: Config, reps: int, min_seconds: float) -> dict:
@@ -319,19 +317,19 @@ def main() -> None:
         args.reps, args.min_seconds = 1, 10.0
         args.only = args.only or [TIER_ROWS["standard"], TIER_ROWS["eco"]]
     configs = [c for c in CONFIGS if not args.only or c.name in args.only]
-    rows = []
+    rows, raws = [], []
     for cfg in configs:
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--child", cfg.name, "--reps", str(args.reps),
                                "--min-seconds", str(args.min_seconds)], capture_output=True, text=True, cwd=ROOT)
         if proc.returncode:
             sys.exit(f"{cfg.name} failed:\n{proc.stderr[-3000:]}")
-        raw = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append(summarize(raw))
+        raws.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(summarize(raws[-1]))
         r = rows[-1]
         print(f"{cfg.name:26s} RTF {_fmt(r['rtf'])}  J/audio-s {_fmt(r['j_per_audio_s'])}  kWh/1000 "
               f"{_fmt(r['kwh_per_1000_sentences'])}  ({time.perf_counter() - t:.0f} s)", flush=True)
-    first = json.loads(proc.stdout.strip().splitlines()[-1])
+    first = raws[0]
     tiers = {tier: {"config": name, **{k: next(r for r in rows if r["name"] == name)[k]["median"]
                                         for k in ("j_per_audio_s", "kwh_per_1000_sentences",
                                                   "gco2e_per_1000_sentences")},

@@ -204,7 +204,7 @@ class Engine:
         voice = self._voice(text, s)
         tier, reason = self._tier(text, s, voice)
         backend = self.backends[TIER_BACKENDS[tier]]
-        problem = self._cannot_speak(tier, text, s, voice)
+        problem = self._cannot_speak(tier, text, s, voice) if s.tier != "auto" else None  # auto chose an able one
         if problem is not None:
             raise problem
         plan = self._plan(text, s, voice, backend, low_latency)

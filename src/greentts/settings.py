@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .energy.meter import CCF_MAX_WATTS_PER_VCPU, CCF_MIN_WATTS_PER_VCPU, CCF_WATTS_PER_GB
 from .errors import InputError
 
 __all__ = ["EngineConfig", "SynthesisSettings", "validated"]
@@ -43,9 +44,11 @@ class EngineConfig(_Strict):
         "auto", description="auto: NVML for GPUs + RAPL if readable, else the CPU-time estimate")
     idle_probe_s: float = Field(1.0, ge=0.0, le=60.0,
                                 description="seconds spent measuring idle power at start-up and after warm-up")
-    cpu_active_watts_per_vcpu: float = Field(2.76, ge=0.0, description="CPU-time model: CCF max 3.5 - min 0.74 W")
-    cpu_idle_watts_per_vcpu: float = Field(0.74, ge=0.0, description="CPU-time model: CCF min watts per vCPU")
-    ram_watts_per_gb: float = Field(0.392, ge=0.0, description="CPU-time model: CCF watts per GB of memory")
+    cpu_active_watts_per_vcpu: float = Field(CCF_MAX_WATTS_PER_VCPU - CCF_MIN_WATTS_PER_VCPU, ge=0.0,
+                                             description="CPU-time model: CCF max 3.5 - min 0.74 W")
+    cpu_idle_watts_per_vcpu: float = Field(CCF_MIN_WATTS_PER_VCPU, ge=0.0,
+                                           description="CPU-time model: CCF min watts per vCPU")
+    ram_watts_per_gb: float = Field(CCF_WATTS_PER_GB, ge=0.0, description="CPU-time model: CCF watts per GB")
     country: str | None = Field(None, description="ISO 3166-1 alpha-3 code for the grid intensity, e.g. DEU")
     grid_gco2_per_kwh: float | None = Field(None, ge=0.0, le=2000.0, description="explicit grid intensity")
     pue: float = Field(1.0, ge=1.0, le=3.0, description="data-centre power usage effectiveness")

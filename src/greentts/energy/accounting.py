@@ -50,7 +50,6 @@ class EnergyTally:
     def __init__(self) -> None:
         self.joules: dict[str, float] = {}
         self.audio_s = 0.0
-        self.units = 0
 
     @property
     def total_j(self) -> float:
@@ -296,5 +295,4 @@ class EnergyAccountant:
         norm = sum(w for _, w in shares)
         for tally, w in shares:
             _add(tally.joules, u.joules, w / norm)
-            tally.units += 1
         # a unit charged to nobody stays in `attributed` (visible in totals), never silently lost

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class Ledger:
                                      f"writes version {SCHEMA_VERSION}; use a new file")
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # stored in the file: once is enough
         except (sqlite3.Error, OSError) as exc:
             raise InputError(f"energy ledger {self.path} is not a usable SQLite file: {exc}") from None
 
@@ -67,7 +69,6 @@ class Ledger:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             with db:  # one transaction: committed whole or not at all
                 yield db
         finally:

@@ -28,6 +28,8 @@ from typing import Protocol
 __all__ = ["Reading", "EnergyMeter", "CpuTimeMeter", "RaplMeter", "NvmlMeter", "CompositeMeter", "auto_meter",
            "CCF_MIN_WATTS_PER_VCPU", "CCF_MAX_WATTS_PER_VCPU", "CCF_WATTS_PER_GB"]
 
+RSS_SAMPLE_S = 0.5  # the CPU-time model re-reads resident memory at most this often
+
 # Cloud Carbon Footprint methodology (SPECpower-derived averages over cloud CPU microarchitectures).
 CCF_MIN_WATTS_PER_VCPU = 0.74
 CCF_MAX_WATTS_PER_VCPU = 3.5
@@ -79,15 +81,17 @@ class CpuTimeMeter:
         self.device_methods = {"cpu": self.method, "ram": self.method}
         self._lock = threading.Lock()
         self._ram_j = 0.0
-        self._last_wall = time.monotonic()
+        self._last_wall = self._rss_at = time.monotonic()
         self._last_gb = ram_gb if ram_gb is not None else _rss_gb()
 
     def read(self) -> Reading:
         with self._lock:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             wall = time.monotonic()
-            gb = self.ram_gb if self.ram_gb is not None else _rss_gb()
-            # trapezoid between reads: memory is sampled only here
+            gb = self.ram_gb if self.ram_gb is not None else self._last_gb
+            if self.ram_gb is None and wall - self._rss_at >= RSS_SAMPLE_S:  # /proc read, not on every unit
+                gb, self._rss_at = _rss_gb(), wall
+            # trapezoid between memory samples
             self._ram_j += (wall - self._last_wall) * 0.5 * (gb + self._last_gb) * self.watts_per_gb
             self._last_wall, self._last_gb = wall, gb
             cpu_s = usage.ru_utime + usage.ru_stime
