@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench energy-card install clean
+.PHONY: demo test test-fast bench bench-clone energy-card install clean
 
 install: $(STAMP)
 
@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps kokoro==0.9.4 resemblyzer==0.1.4
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
@@ -26,6 +27,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+# Voice cloning benchmark: similarity (CAM++ and Resemblyzer), F0 error, ASR error, time and energy.
+bench-clone: $(STAMP)
+	$(BIN)/python bench/clone.py
 
 # The energy card (docs/energy-card.{md,json,png}); about 30 minutes on 2 vCPUs.
 energy-card: $(STAMP)

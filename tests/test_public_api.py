@@ -6,7 +6,7 @@ import sys
 import greentts
 
 EXPECTED = {
-    "Engine", "EngineConfig", "SynthesisSettings", "SynthesisStream", "Result", "AudioChunk", "SegmentInfo",
+    "Engine", "EngineConfig", "SynthesisSettings", "SynthesisStream", "Result", "AudioChunk", "SegmentInfo", "Enrollment",
     "EnergyReport", "EnergyTotals", "Lexicon", "RuleHit", "GreenTTSError", "InputError", "EmptyTextError", "DictionaryError", "FormatError",
     "VoiceError", "ModelError", "AssetError", "Overloaded", "EngineClosed", "__version__",
 }
@@ -36,5 +36,6 @@ def test_import_has_no_side_effects():
         "assert logging.getLogger().handlers == handlers, 'logging reconfigured at import'\n"
         "assert 'onnxruntime' not in sys.modules, 'onnxruntime imported eagerly'\n"
         "assert 'jieba' not in sys.modules, 'jieba imported eagerly'\n"
+        "assert 'torch' not in sys.modules, 'torch imported eagerly (cloning is an optional extra)'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

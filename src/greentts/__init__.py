@@ -26,6 +26,7 @@ from .errors import (
 from .result import AudioChunk, Result, SegmentInfo
 from .settings import EngineConfig, SynthesisSettings
 from .text.lexicon import Lexicon, RuleHit
+from .voices.enrollment import Enrollment
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "Result",
     "AudioChunk",
     "SegmentInfo",
+    "Enrollment",
     "EnergyReport",
     "EnergyTotals",
     "Lexicon",

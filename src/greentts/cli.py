@@ -61,6 +61,10 @@ def say(
                                                                  "as af_heart:0.6,am_michael:0.4"),
     lang: str = typer.Option("auto", "--lang", help="auto | en | zh (primary language)"),
     speed: float = typer.Option(1.0, "--speed", help="0.5 .. 2.0"),
+    prosody: Optional[str] = typer.Option(None, "--prosody", help="preset: neutral | news | storytelling | "
+                                                                  "cheerful | calm | serious"),
+    prosody_from: Optional[str] = typer.Option(None, "--prosody-from", help="take pitch range and rate from a "
+                                                                           "reference clip (path) or a voice"),
     sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="8000 .. 48000 Hz (native 24000)"),
     format: Optional[str] = typer.Option(None, "--format", help="wav|flac|mp3|ogg|opus|pcm|mulaw (default: from -o)"),
     subtype: Optional[str] = typer.Option(None, "--subtype", help="wav: pcm16|pcm24|float|ulaw; flac: pcm16|pcm24"),
@@ -85,7 +89,7 @@ def say(
         with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine:
             result = engine.synthesize(body, voice=voice, lang=lang, speed=speed, tier=tier,
                                        sample_rate=sample_rate or default_rate(fmt), dictionaries=tuple(dictionary),
-                                       loudness_lufs=loudness)
+                                       loudness_lufs=loudness, prosody=prosody, prosody_from=prosody_from)
             result.save(out, format=fmt, subtype=subtype)
     except GreenTTSError as exc:
         _fail(exc)
@@ -113,6 +117,57 @@ def voices(lang: Optional[str] = typer.Option(None, "--lang", help="filter: en, 
     for v in VoiceStore(default_voices_dir()).list(lang):
         typer.echo(f"{v['name']:16s} {v['language']:6s} {v['gender']:7s} {','.join(v['backends'])}"
                    + ("  (enrolled)" if v["enrolled"] else ""))
+
+
+@app.command()
+def enroll(
+    clip: Path = typer.Argument(..., help="reference recording, 3-30 s of one speaker (wav, flac, ogg, mp3)"),
+    name: str = typer.Option(..., "--name", help="name of the new voice (a-z, 0-9, '_' or '-')"),
+    text: Optional[str] = typer.Option(None, "--text", help="what the clip says (else Whisper transcribes it "
+                                                            "if the asr extra is installed)"),
+    lang: Optional[str] = typer.Option(None, "--lang", help="en | zh (else detected)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="refinement steps (default 36; 0 = preview only)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an enrolled voice of the same name"),
+    voices_dir: Optional[Path] = typer.Option(None, "--voices-dir", help="voice store (default "
+                                                                       "$XDG_DATA_HOME/greentts/voices)"),
+) -> None:
+    """Clone a voice from a reference clip; then use it by name: greentts say "..." --voice NAME."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .engine import Engine
+
+    labels = {"analyse": "analysing the clip", "preview": "preview saved", "refine": "refining",
+              "save": "saved"}
+    try:
+        with Engine(voices_dir=voices_dir, idle_probe_s=0.2) as engine, Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), transient=False) as bar:
+            task = bar.add_task("loading models", total=1)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=labels.get(stage, stage), completed=done, total=total)
+
+            job = engine.enroll(clip, name, text=text, lang=lang, steps=steps, overwrite=overwrite,
+                                progress=progress)
+            meta = job.wait()
+    except GreenTTSError as exc:
+        _fail(exc)
+    sim = meta.get("similarity", {})
+    if job.cached:
+        typer.echo(f"{name}: already enrolled from this clip (cache hit, {meta.get('created', '')})")
+    t = meta.get("time_s", {})
+    typer.echo(f"voice {name}: base {meta.get('base_voice')}, language {meta.get('language')} "
+               f"({meta.get('lang_source')}), transcript {meta.get('transcript_source') or 'none'}")
+    typer.echo(f"similarity to the reference (CAM++ cosine): {sim.get('reached')} "
+               f"(nearest stock voice {meta.get('base_voice')}: {sim.get('base_voice')}, preview {sim.get('preview')})")
+    ref_f0 = meta.get("reference_pitch", {}).get("median_hz")
+    typer.echo(f"median F0: reference {ref_f0} Hz, clone {meta.get('clone_f0_median_hz')} Hz")
+    typer.echo(f"time {t.get('total_s')} s (preview after {round(t.get('analyse_s', 0) + t.get('preview_s', 0), 2)} s)")
+    energy = meta.get("energy", {})
+    if energy:
+        typer.echo(f"energy {energy.get('joules', 0):.1f} J ({energy.get('method')}), "
+                   f"{energy.get('gco2e', 0):.4f} gCO2e")
+    typer.echo(f'use it: greentts say "Hello." --voice {name}')
 
 
 @app.command()

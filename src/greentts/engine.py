@@ -39,11 +39,14 @@ from .settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
 from .text.frontend import Frontend, Plan, Segment, mostly_han
 from .text.lexicon import Lexicon, RuleHit
 from .text.normalize import Skipped, clean, is_han
+from .voices.enrollment import Enrollment, ProgressFn
+from .voices.prosody import apply_preset, with_prosody_half
 from .voices.store import Voice, VoiceStore, default_voices_dir
 
 __all__ = ["Engine", "SynthesisStream"]
 
 ENERGY_POLL_S = 30.0
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".m4a"})
 
 
 class _Worker:
@@ -97,6 +100,8 @@ class Engine:
                                             self.startup_energy), self.config.queue_size)
         self._closed = False
         self._lock = threading.Lock()
+        self._enroller: Any = None
+        self._prosody_cache: dict[tuple[str, str], np.ndarray] = {}
 
     def _meter(self) -> EnergyMeter:
         c = self.config
@@ -182,6 +187,91 @@ class Engine:
     def list_voices(self, lang: str | None = None) -> list[dict[str, object]]:
         return self.voices.list(lang)
 
+    def enroll(self, audio: str | Path | np.ndarray, name: str, text: str | None = None, lang: str | None = None,
+               *, sample_rate: int | None = None, steps: int | None = None, background: bool = False,
+               overwrite: bool = False, progress: ProgressFn | None = None,
+               exclude_voices: tuple[str, ...] = ()) -> Enrollment:
+        """Clone a voice from a 3-30 s reference clip and save it as ``name`` (usable like a stock voice).
+
+        ``audio``: a path (wav, flac, ogg, mp3) or a float array with ``sample_rate``. ``text``: what the
+        clip says (else Whisper transcribes it when the ``asr`` extra is installed); it lets the speaking
+        rate be matched like for like. ``lang``: "en" or "zh" (else from the text or ASR, else "en").
+        The same clip with the same settings is a cache hit (instant, no model loaded). The preview is
+        saved first; ``background=True`` returns right after it while refinement continues
+        (``Enrollment.wait()``). Needs the ``clone`` extra unless it is a cache hit.
+        """
+        from .voices.clip import prepare_clip
+        from .voices.enrollment import Enrollment, cache_key, run_enrollment
+        from .voices.store import check_voice_name
+
+        if self._closed:
+            raise EngineClosed("the engine is closed")
+        check_voice_name(name)
+        if name in self.voices.names():
+            raise VoiceError(f"{name!r} is a stock voice; choose another name for the enrolled voice")
+        if steps is not None and not 0 <= steps <= 500:
+            raise InputError(f"steps must be between 0 and 500, got {steps}")
+        exclude = tuple(sorted(set(exclude_voices)))
+        unknown = [v for v in exclude if v not in self.voices.names()]
+        if unknown:
+            raise VoiceError(f"exclude_voices names unknown stock voices: {', '.join(unknown)}")
+        clip = prepare_clip(audio, sample_rate)
+        from .clone.enroll import STEPS
+
+        steps = STEPS if steps is None else steps
+        key = cache_key(text, lang, steps, exclude)
+        hit = self.voices.find_clip(clip.sha256, status="done", **key)
+        existing = next((m for m in self.voices.enrolled() if m.get("name") == name), None)
+        if hit is not None:
+            if hit["name"] == name:
+                return Enrollment(name, hit, cached=True)
+            if existing is None or overwrite:
+                table = self.voices.get(hit["name"]).table
+                meta = {**hit, "copied_from": hit["name"]}
+                self.voices.save(name, table, meta, overwrite=overwrite)
+                return Enrollment(name, self.voices.enrolled_meta(name), cached=True)
+        if existing is not None and not overwrite:
+            raise VoiceError(f"an enrolled voice named {name!r} exists (from another clip or settings); "
+                             "pass overwrite=True (--overwrite) or choose another name")
+        job = Enrollment(name)
+        args = (self, job, clip, text, lang, steps, exclude, progress, overwrite)
+        if not background:
+            run_enrollment(*args)
+            job.wait()
+            return job
+        threading.Thread(target=run_enrollment, args=args, name=f"greentts-enroll-{name}", daemon=True).start()
+        while job.status == "running" and not job.done():  # return once the preview is saved
+            time.sleep(0.01)
+        if job.error is not None:
+            raise job.error
+        return job
+
+    def enroller(self) -> Any:
+        """The shared :class:`greentts.clone.enroll.Enroller` (loaded on first use; needs the clone extra)."""
+        with self._lock:
+            if self._enroller is None:
+                from .clone.enroll import Enroller
+
+                with self.accountant.unit(2) as unit:  # loading: start-up energy
+                    unit.assign((self.startup_energy, 1.0))
+                    from .models.assets import kokoro_model_path
+
+                    onnx = kokoro_model_path(self.config.cache_dir)  # the original graph: node names map weights
+                    session = self.backends["kokoro"].new_session(self.latency_threads)
+
+                    def synth(table: np.ndarray, ids: list[int]) -> np.ndarray:  # the real (ONNX) path
+                        voice = Voice("_enrolling", "en-us", "enrolling", "unknown", ("kokoro",), table)
+                        return session.synthesize(ids, voice, 1.0, 0)
+
+                    self._enroller = Enroller(onnx, self._cache_dir(), self.frontend, self.voices,
+                                              threads=self.latency_threads, synth=synth)
+            return self._enroller
+
+    def _cache_dir(self) -> Path:
+        from .models.assets import default_cache_dir
+
+        return Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+
     def phonemize(self, text: str, **settings: Any) -> list[Segment]:
         """Run the frontend only (no weights): the segments, phonemes and ids that would be spoken."""
         s: SynthesisSettings = validated(SynthesisSettings, None, **settings)
@@ -218,10 +308,41 @@ class Engine:
 
     def _voice(self, text: str, s: SynthesisSettings) -> Voice:
         if s.voice:
-            return self.voices.get(s.voice)
-        if s.lang == "zh" or (s.lang == "auto" and mostly_han(clean(text)[0])):
-            return self.voices.get(self.config.default_voice_zh)
-        return self.voices.get(self.config.default_voice_en)
+            voice = self.voices.get(s.voice)
+        elif s.lang == "zh" or (s.lang == "auto" and mostly_han(clean(text)[0])):
+            voice = self.voices.get(self.config.default_voice_zh)
+        else:
+            voice = self.voices.get(self.config.default_voice_en)
+        if s.prosody_from:
+            voice = self._prosody_from(voice, s.prosody_from)
+        if s.prosody:
+            voice = apply_preset(voice, s.prosody)
+        return voice
+
+    def _prosody_from(self, voice: Voice, source: str) -> Voice:
+        """``voice`` with the prosody half of another voice (by name) or of a reference clip (by path)."""
+        path = Path(source).expanduser()
+        is_path = path.suffix.lower() in AUDIO_SUFFIXES or "/" in source or os.sep in source
+        if not is_path:
+            other = self.voices.get(source)  # VoiceError names unknown voices
+            return with_prosody_half(voice, other.table[:, 128:], other.name)
+        from .voices.clip import prepare_clip
+
+        clip = prepare_clip(path)  # InputError for a missing, unreadable, silent ... file
+        key = (voice.name, clip.sha256)
+        with self._lock:
+            half = self._prosody_cache.get(key)
+        if half is None:
+            enroller = self.enroller()
+            with self.accountant.unit(enroller.threads) as unit:
+                unit.assign((self.startup_energy, 1.0))
+                ref = enroller.reference(clip, None, None)
+                half = enroller.prosody_half(ref, voice.table)
+            with self._lock:
+                self._prosody_cache[key] = half
+                while len(self._prosody_cache) > 32:
+                    self._prosody_cache.pop(next(iter(self._prosody_cache)))
+        return with_prosody_half(voice, half, clip.sha256[:12])
 
     def _cannot_speak(self, tier: str, text: str, s: SynthesisSettings, voice: Voice) -> GreenTTSError | None:
         """Why ``tier`` cannot speak this request (an error to raise), or None if it can."""

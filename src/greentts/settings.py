@@ -66,6 +66,11 @@ class SynthesisSettings(_Strict):
     max_first_audio_s: float | None = Field(None, gt=0.0, le=60.0,
                                             description="tier='auto' only: skip tiers slower to first audio")
     speed: float = Field(1.0, ge=0.5, le=2.0)
+    prosody: Literal["neutral", "news", "storytelling", "cheerful", "calm", "serious"] | None = Field(
+        None, description="prosody preset added to the voice's prosody half")
+    prosody_from: str | None = Field(
+        None, description="take prosody (pitch range, rate) from a reference clip (path; needs the clone extra) "
+                          "or from another voice (name), keeping this voice's timbre")
     sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate (native: 24000)")
     loudness_lufs: float | None = Field(None, ge=-70.0, le=-5.0, description="normalize loudness (BS.1770)")
     pronunciations: tuple[dict[str, Any], ...] = Field((), description="per-request dictionary entries")

@@ -83,6 +83,19 @@ class Transcriber:
         return text
 
 
+    def detect(self, audio: np.ndarray, sample_rate: int) -> tuple[str, str]:
+        """(language, transcript) for speech in English or Mandarin: whichever Whisper finds likelier."""
+        import soxr
+
+        pcm = audio.astype(np.float32)
+        if sample_rate != 16000:
+            pcm = soxr.resample(pcm, sample_rate, 16000)
+        _, info = self._model.transcribe(pcm, beam_size=1, vad_filter=False)
+        probs = dict(info.all_language_probs or [(info.language, info.language_probability)])
+        lang = "zh" if probs.get("zh", 0.0) > probs.get("en", 0.0) else "en"
+        return lang, self.transcribe(audio, sample_rate, lang)
+
+
 def _words(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
     return re.findall(r"[a-z0-9']+", text)

@@ -93,20 +93,23 @@ class VoiceStore:
             raise VoiceError("a voice name must be a non-empty string")
         if "," in name or ":" in name:
             return self.blend(name)
-        name = name.strip()
+        return self._single(name.strip())
+
+    def _single(self, name: str) -> Voice:
+        """A stock or enrolled voice by name (no blends)."""
         if name not in self._meta and self._enrolled_path(name, ".json") is not None:
             return self._enrolled(name)
         return self._stock(name)
 
     def blend(self, spec: str) -> Voice:
-        """The weighted mean of stock voices' style tables (``name:weight`` parts joined by commas)."""
+        """The weighted mean of voices' (stock or enrolled) style tables (``name:weight`` parts joined by commas)."""
         parts = parse_blend(spec)
         key = ",".join(f"{n}:{w:.4g}" for n, w in parts)
         with self._lock:
             if key in self._blends:
                 self._blends.move_to_end(key)
                 return self._blends[key]
-        voices = [(self._stock(n), w) for n, w in parts]
+        voices = [(self._single(n), w) for n, w in parts]
         table = sum(v.table.astype(np.float64) * w for v, w in voices)
         table = np.ascontiguousarray(table, dtype=np.float32)
         table.setflags(write=False)
@@ -164,6 +167,16 @@ class VoiceStore:
                 continue  # a half-written or foreign file is not a voice
         return out
 
+    def enrolled_meta(self, name: str) -> dict[str, Any]:
+        """The metadata of one enrolled voice."""
+        path = self._enrolled_path(name, ".json")
+        if path is None:
+            raise VoiceError(f"no enrolled voice named {name!r}")
+        try:
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise VoiceError(f"enrolled voice {name!r} cannot be read: {exc}") from None
+
     def find_clip(self, clip_sha256: str, **settings: Any) -> dict[str, Any] | None:
         """The enrolled voice made from this clip (with the same enrollment settings), if any."""
         for meta in self.enrolled():
@@ -190,6 +203,7 @@ class VoiceStore:
                 lambda f: f.write(json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")))
         with self._lock:
             self._loaded.pop(name, None)
+            self._blends.clear()  # blends may contain this voice
         return self._enrolled(name)
 
     def delete(self, name: str) -> None:
@@ -203,6 +217,7 @@ class VoiceStore:
                 path.unlink()
         with self._lock:
             self._loaded.pop(name, None)
+            self._blends.clear()  # blends may contain this voice
 
     def _enrolled_path(self, name: str, ext: str) -> Path | None:
         if self.enrolled_dir is None or not _NAME.match(name):

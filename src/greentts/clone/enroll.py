@@ -1,0 +1,384 @@
+"""Enrollment: a reference clip -> a Kokoro style table, by a learned preview then gradient refinement.
+
+A style table row for an utterance of n phoneme ids is ``T_b[n-1] + delta * spread``: ``T_b`` is the
+stock voice nearest to the reference (CAM++ cosine), ``spread`` the per-dimension standard deviation
+across the 54 stock tables and ``delta`` (256 numbers) what enrollment finds.
+
+1. **Preview** (``Enroller.preview``, well under 2 s): ``delta`` from a ridge map of the reference's
+   speaker embedding and log-F0 relative to the base voice's. The map was fitted on self-generated data
+   (``tools/fit_clone_prior.py``: random styles around the stock voices, synthesized and embedded).
+2. **Refinement** (``Enroller.refine``): Adam on ``delta`` through the differentiable Kokoro
+   (:mod:`.kokoro_torch`) and CAM++ (:mod:`.campplus`). Loss per step, on one training sentence:
+
+   * ``1 - cos(embedding(synthesis), embedding(reference))`` (timbre, both halves of the style);
+   * ``W_F0 * (ln central F0 of the predicted contour - ln median F0 of the reference)^2`` (pitch,
+     through the prosody predictor's F0 output, which the vocoder follows);
+   * with a transcript (given, or from Whisper if the ``asr`` extra is installed), the reference's
+     speaking rate in phoneme ids per second (its transcript's ids over its duration) is compared with
+     the clone's predicted rate: ``W_RATE * (ln rate - ln reference rate)^2``;
+   * ``W_REG * mean(delta^2)`` keeps the style in the region the model knows.
+
+   Durations are re-predicted (no gradient) every step; the text encoders run once per sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, ModelError
+from ..text.frontend import Frontend, mostly_han
+from ..voices.clip import Clip
+from ..voices.store import VoiceStore
+from . import require
+from .analysis import PitchStats, pitch_stats
+
+__all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress"]
+
+ENROLL_VERSION = 1  # bump when the method changes: cached enrollments of older versions are redone
+STEPS = 32
+LR = 0.1
+W_F0 = 8.0
+W_RATE = 4.0
+W_REG = 0.02
+PROSODY_STEPS = 40
+CALIBRATION_STEPS = 12
+PITCH_TOLERANCE = 0.03  # calibrate when the audio's median F0 is further than this from the reference
+WINDOW_FRAMES: int | None = 80  # decode 2 s of each training sentence per step (25 ms frames)
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+# Training sentences (never used by tests or benchmarks as held-out text), about 2-3 s each.
+TRAIN_SENTENCES = {
+    "en": ["She opened the window and let the morning air into the room.",
+           "We will meet again next week to talk about the plan.",
+           "How much does it cost to send a letter to Canada?",
+           "The old bridge was closed for repairs all summer long."],
+    "zh": ["她打开窗户，让早晨的空气进到房间里。",
+           "我们下个星期再见面，商量一下这个计划。",
+           "寄一封信到加拿大要多少钱？",
+           "那座老桥整个夏天都在维修。"],
+}
+VALIDATION_SENTENCE = {"en": "Thank you for calling, your order is on its way.",
+                       "zh": "谢谢您的来电，您的订单已经发出。"}
+
+
+@dataclass
+class Reference:
+    """What enrollment needs to know about the clip."""
+
+    clip: Clip
+    embedding: np.ndarray  # CAM++ (192), unit length
+    pitch: PitchStats
+    lang: str  # "en" | "zh"
+    lang_source: str  # "given" | "text" | "asr" | "default"
+    text: str | None
+    text_source: str | None  # "given" | "asr" | None
+
+
+@dataclass
+class Prior:
+    """The shipped preview model (``data/clone_prior.npz``)."""
+
+    voices: list[str]
+    emb: np.ndarray  # (V, 192) unit-length mean embedding of each stock voice
+    logf0: np.ndarray  # (V,) ln median F0 of each stock voice
+    spread: np.ndarray  # (256,)
+    weights: np.ndarray  # (194, 256) ridge map [emb diff (192), logf0 diff, 1] -> delta
+    held_out: list[str] = field(default_factory=list)  # voices the map was not fitted on (for tests)
+
+    @classmethod
+    def load(cls) -> Prior:
+        path = files("greentts") / "data" / "clone_prior.npz"
+        try:
+            with np.load(str(path)) as z:
+                return cls([str(v) for v in z["voices"]], z["emb"], z["logf0"], z["spread"], z["weights"],
+                           [str(v) for v in z["held_out"]])
+        except (OSError, KeyError) as exc:
+            raise ModelError(f"the cloning prior {path} is missing or damaged ({exc}); reinstall greentts") from exc
+
+    def features(self, emb: np.ndarray, logf0: float, base: int) -> np.ndarray:
+        return np.concatenate([emb - self.emb[base], [logf0 - self.logf0[base], 1.0]]).astype(np.float32)
+
+
+class Enroller:
+    """Loads the torch Kokoro, CAM++ and the prior once; turns references into style tables.
+
+    Not tied to an engine: it needs the ONNX path (for the torch rebuild), a cache directory (CAM++
+    weights), the text frontend (phoneme ids) and the voice store (stock tables).
+    """
+
+    def __init__(self, onnx_path: Path, cache_dir: Path, frontend: Frontend, voices: VoiceStore,
+                 threads: int = 2, synth: Callable[[np.ndarray, list[int]], np.ndarray] | None = None) -> None:
+        self.torch = require("torch")
+        from .campplus import SpeakerEncoder, fetch_campplus_weights
+        from .kokoro_torch import TorchKokoro
+
+        self.torch.set_num_threads(threads)
+        self.threads = threads
+        self.frontend = frontend
+        self.voices = voices
+        self.prior = Prior.load()
+        self.encoder = SpeakerEncoder(fetch_campplus_weights(Path(cache_dir)))
+        self._onnx_path = onnx_path
+        self._kokoro: Any = None
+        self._kokoro_cls = TorchKokoro
+        self._lock = threading.Lock()  # one optimisation at a time (they use all cores anyway)
+        self._prepared: dict[str, Any] = {}
+        self._asr: Any = None
+        self._cache_dir = Path(cache_dir)
+        self._synth = synth  # (table, ids) -> 24 kHz audio on the ONNX path, for scoring
+
+    @property
+    def kokoro(self) -> Any:
+        if self._kokoro is None:
+            self._kokoro = self._kokoro_cls(self._onnx_path)
+        return self._kokoro
+
+    # -- analysis --------------------------------------------------------------------------------
+
+    def reference(self, clip: Clip, text: str | None = None, lang: str | None = None) -> Reference:
+        """Embed the clip, measure its pitch and settle its language and transcript."""
+        if lang not in (None, "en", "zh"):
+            raise InputError(f"lang must be 'en' or 'zh' (or omitted), got {lang!r}")
+        if text is not None and not text.strip():
+            raise InputError("text, when given, must be the words spoken in the clip (it is empty)")
+        emb = self._unit(self.encoder.embed_numpy(clip.audio, clip.sample_rate))
+        try:
+            pitch = pitch_stats(clip.audio, clip.sample_rate)
+        except ValueError as exc:
+            raise InputError(f"{clip.source}: {exc}; the clip must contain speech") from None
+        text_source = "given" if text else None
+        lang_source = "given" if lang else ("text" if text else "default")
+        if lang is None and text:
+            lang = "zh" if mostly_han(text) else "en"
+        if text is None and self._asr_available():
+            asr = self._transcriber()
+            if lang is None:
+                lang, text = asr.detect(clip.audio, clip.sample_rate)
+                lang_source = "asr"
+            else:
+                text = asr.transcribe(clip.audio, clip.sample_rate, lang)
+            text, text_source = (text, "asr") if text and text.strip() else (None, None)
+        return Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source)
+
+    def _asr_available(self) -> bool:
+        try:
+            import faster_whisper  # noqa: F401
+            from ..quality.asr import whisper_dir
+
+            whisper_dir(self._cache_dir)
+            return True
+        except Exception:  # noqa: BLE001 - ASR is optional: without it, no transcript
+            return False
+
+    def _transcriber(self) -> Any:
+        if self._asr is None:
+            from ..quality.asr import Transcriber
+
+            self._asr = Transcriber(self._cache_dir, threads=self.threads)
+        return self._asr
+
+    # -- preview ---------------------------------------------------------------------------------
+
+    def candidates(self, exclude: tuple[str, ...] = ()) -> list[int]:
+        return [i for i, v in enumerate(self.prior.voices) if v not in exclude]
+
+    def nearest(self, ref: Reference, exclude: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The stock voice whose embedding is closest to the reference, and the cosine."""
+        idx = self.candidates(exclude)
+        cos = self.prior.emb[idx] @ ref.embedding
+        best = int(np.argmax(cos))
+        return self.prior.voices[idx[best]], float(cos[best])
+
+    def preview(self, ref: Reference, exclude: tuple[str, ...] = ()) -> tuple[str, np.ndarray]:
+        """(base voice, delta) from the learned map: milliseconds once the reference is analysed."""
+        base, _ = self.nearest(ref, exclude)
+        b = self.prior.voices.index(base)
+        delta = self.prior.features(ref.embedding, math.log(ref.pitch.median_hz), b) @ self.prior.weights
+        return base, np.clip(delta, -3.0, 3.0).astype(np.float32)
+
+    def table(self, base: str, delta: np.ndarray) -> np.ndarray:
+        t = self.voices.get(base).table.astype(np.float32) + delta[None, :] * self.prior.spread[None, :]
+        return np.ascontiguousarray(t, dtype=np.float32)
+
+    # -- refinement ------------------------------------------------------------------------------
+
+    def _prepare(self, text: str, lang: str) -> Any:
+        key = f"{lang}:{text}"
+        if key not in self._prepared:
+            segs = self.frontend.phonemize(text, lang=lang)
+            ids = [i for s in segs for i in s.ids][:510]
+            if not ids:
+                raise InputError(f"nothing speakable in {text!r}")
+            self._prepared[key] = self.kokoro.prepare(ids)
+        return self._prepared[key]
+
+    def refine(self, ref: Reference, base: str, delta0: np.ndarray, steps: int = STEPS,
+               progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[np.ndarray, dict]:
+        """Gradient refinement of ``delta``; returns (delta, stats)."""
+        torch = self.torch
+        with self._lock:
+            k = self.kokoro
+            prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang]]
+            target_rate = self.phoneme_rate(ref)
+            table_b = torch.from_numpy(self.voices.get(base).table.astype(np.float32))
+            spread = torch.from_numpy(self.prior.spread.astype(np.float32))
+            e_ref = torch.from_numpy(ref.embedding.astype(np.float32))
+            delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
+            opt = torch.optim.Adam([delta], lr=LR)
+            history: list[dict[str, float]] = []
+            for step in range(steps):
+                if cancel is not None and cancel.is_set():
+                    break
+                prep = prepared[step % len(prepared)]
+                style = (table_b[prep.n_ids - 1] + delta * spread).unsqueeze(0)
+                window = None if WINDOW_FRAMES is None else ((step * 29) % 97, WINDOW_FRAMES)
+                out = k.forward(prep, style, window=window)
+                emb = self.encoder.embed(out.audio, 24000)
+                cos = torch.nn.functional.cosine_similarity(emb, e_ref, dim=0)
+                loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
+                loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean()
+                loss_rate = torch.zeros(())
+                if target_rate is not None:
+                    rate = prep.n_ids / (out.dur_float.sum() * k.FRAME_S)
+                    loss_rate = (torch.log(rate) - math.log(target_rate)) ** 2
+                    loss = loss + W_RATE * loss_rate
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                history.append({"cos": round(float(cos.detach()), 4), "f0": float(loss_f0.detach()),
+                                "rate": float(loss_rate.detach())})
+                if progress is not None:
+                    progress("refine", step + 1, steps)
+        return delta.detach().numpy().astype(np.float32), {"steps": len(history), "history": history}
+
+    def calibrate_pitch(self, ref: Reference, base: str, delta: np.ndarray, measured_hz: float,
+                        steps: int = CALIBRATION_STEPS) -> np.ndarray:
+        """Measured feedback: shift the prosody half so the predicted pitch moves by ref / measured.
+
+        The optimiser matches the *predicted* F0 contour; the audio's pitch (pYIN on the ONNX output) can
+        land a few percent away, more for breathy voices. This closes the loop on the measurement with a
+        predictor-only optimisation (no vocoder), changing only the prosody half.
+        """
+        torch = self.torch
+        shift = math.log(ref.pitch.median_hz / measured_hz)
+        with self._lock:
+            k = self.kokoro
+            prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang]]
+            table_b = torch.from_numpy(self.voices.get(base).table.astype(np.float32))
+            spread = torch.from_numpy(self.prior.spread.astype(np.float32))
+            d0 = torch.from_numpy(np.asarray(delta, np.float32))
+            rows = [(table_b[p.n_ids - 1] + d0 * spread).unsqueeze(0) for p in prepared]
+            with torch.no_grad():
+                targets = [float(log_f0_centre(torch, k.forward(p, r, audio=False).f0)) + shift
+                           for p, r in zip(prepared, rows)]
+            dp = torch.zeros(128, requires_grad=True)
+            opt = torch.optim.Adam([dp], lr=LR / 2)
+            for _ in range(steps):
+                loss = W_REG * (dp ** 2).mean()
+                for prep, row, target in zip(prepared, rows, targets):
+                    style = torch.cat([row[:, :128], row[:, 128:] + dp * spread[128:]], dim=1)
+                    loss = loss + (log_f0_centre(torch, k.forward(prep, style, audio=False).f0) - target) ** 2
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        out = np.asarray(delta, np.float32).copy()
+        out[128:] += dp.detach().numpy()
+        return out
+
+    def phoneme_rate(self, ref: Reference) -> float | None:
+        """Phoneme ids per second of the reference (needs its transcript), or None."""
+        if not ref.text:
+            return None
+        n = sum(len(s.ids) for s in self.frontend.phonemize(ref.text, lang=ref.lang))
+        return n / ref.clip.duration_s if n else None
+
+    def prosody_half(self, ref: Reference, table: np.ndarray, steps: int = PROSODY_STEPS) -> np.ndarray:
+        """A (510, 128) prosody half for ``table``'s voice that speaks with the reference's pitch range and
+        (with a transcript) its speaking rate, keeping the voice's own pitch level.
+
+        Only the prosody predictor runs (no vocoder, no speaker encoder).
+        """
+        torch = self.torch
+        with self._lock:
+            k = self.kokoro
+            prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang][:3]]
+            target_rate = self.phoneme_rate(ref)
+            base = torch.from_numpy(np.asarray(table, np.float32))
+            spread = torch.from_numpy(self.prior.spread[128:].astype(np.float32))
+            with torch.no_grad():  # the voice's own pitch level on each sentence (kept)
+                levels = [float(log_f0_centre(torch, k.forward(p, base[p.n_ids - 1: p.n_ids], audio=False).f0))
+                          for p in prepared]
+            delta = torch.zeros(128, requires_grad=True)
+            opt = torch.optim.Adam([delta], lr=LR)
+            for _ in range(steps):
+                loss = W_REG * (delta ** 2).mean()
+                for prep, level in zip(prepared, levels):
+                    row = base[prep.n_ids - 1: prep.n_ids]
+                    style = torch.cat([row[:, :128], row[:, 128:] + delta * spread], dim=1)
+                    out = k.forward(prep, style, audio=False)
+                    logf = torch.log(out.f0[out.f0.detach() > 50.0].clamp(min=1.0))
+                    if logf.numel() > 10:
+                        q = torch.quantile(logf, torch.tensor([0.1, 0.9]))
+                        range_st = 12.0 / math.log(2.0) * (q[1] - q[0])
+                        loss = loss + (torch.log(range_st.clamp(min=0.5)) - math.log(ref.pitch.range_st)) ** 2
+                    loss = loss + W_F0 * (log_f0_centre(torch, out.f0) - level) ** 2
+                    if target_rate is not None:
+                        rate = prep.n_ids / (out.dur_float.sum() * k.FRAME_S)
+                        loss = loss + W_RATE * (torch.log(rate) - math.log(target_rate)) ** 2
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            half = base[:, 128:] + delta.detach() * spread
+        return half.numpy().astype(np.float32)
+
+    def score(self, ref: Reference, table: np.ndarray, sentence: str | None = None) -> dict[str, float]:
+        """Similarity (CAM++ cosine) and pitch of ``table`` speaking a validation sentence (ONNX path when
+        the enroller was given ``synth``, else torch)."""
+        text = sentence or VALIDATION_SENTENCE[ref.lang]
+        ids = [i for seg in self.frontend.phonemize(text, lang=ref.lang) for i in seg.ids][:510]
+        if self._synth is not None:
+            audio = self._synth(np.ascontiguousarray(table, dtype=np.float32), ids)
+        else:
+            with self._lock:
+                prep = self._prepare(text, ref.lang)
+                audio = self.kokoro.synthesize(prep, table[prep.n_ids - 1])
+        emb = self._unit(self.encoder.embed_numpy(audio, 24000))
+        out = {"similarity": float(emb @ ref.embedding)}
+        try:
+            out["f0_median_hz"] = pitch_stats(audio, 24000).median_hz
+        except ValueError:
+            pass
+        return out
+
+    @staticmethod
+    def _unit(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float32).reshape(-1)
+        return v / max(float(np.linalg.norm(v)), 1e-8)
+
+
+def log_f0_centre(torch: Any, f0: Any) -> Any:
+    """ln of the predicted contour's central pitch: mean ln F0 of the voiced frames between their 25th and
+    75th percentiles (a smooth stand-in for the median, which is what pYIN-measured references give)."""
+    logf = torch.log(f0[f0.detach() > 50.0].clamp(min=1.0))
+    if logf.numel() < 8:
+        return torch.log(f0.detach().clamp(min=1.0)).mean()
+    lo, hi = torch.quantile(logf.detach(), torch.tensor([0.25, 0.75]))
+    return logf[(logf >= lo) & (logf <= hi)].mean()
+
+
+def enroll_settings() -> dict[str, Any]:
+    """What makes two enrollments of the same clip interchangeable (the voice cache's key besides the clip)."""
+    return {"enroll_version": ENROLL_VERSION}
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,395 @@
+"""A differentiable PyTorch Kokoro-82M v1.0, rebuilt from the int8 ONNX that synthesis uses.
+
+Only enrollment (style inversion) and prosody encoding use it; synthesis stays on onnxruntime.
+
+* The architecture is kokoro 0.9.4's ``KModel`` (Apache-2.0). Its package ``__init__`` imports an
+  English G2P that needs spaCy, so only ``kokoro.model``/``modules``/``istftnet`` are loaded, under a
+  namespace stub for the package.
+* Weights are the ONNX initializers, dequantized (``W = (q - zero_point) * scale``, per output channel
+  where the graph has it) and mapped onto ``KModel`` by the name of the ONNX node that uses them; LSTM
+  gates are reordered from ONNX's i,o,f,c to torch's i,f,g,o. ``research/torch-kokoro/REPORT.md`` has the
+  checks against onnxruntime (log-mel correlation 0.979-0.997, identical lengths).
+* The harmonic source is deterministic (no random phase or noise), as in the ONNX graph, so gradients
+  are stable.
+* :class:`TorchKokoro` caches the style-independent half of the network (ALBERT, its projection and the
+  acoustic text encoder) per utterance: an optimisation step only runs the prosody predictor and the
+  decoder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import threading
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from . import require
+
+torch = require("torch")
+
+__all__ = ["TorchKokoro", "Prepared", "Forward"]
+
+
+def _import_kokoro_model() -> tuple[types.ModuleType, types.ModuleType]:
+    if "kokoro.model" in sys.modules:
+        return sys.modules["kokoro.model"], sys.modules["kokoro.istftnet"]
+    spec = importlib.util.find_spec("kokoro")  # does not execute kokoro/__init__.py
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("voice cloning needs the kokoro==0.9.4 architecture: "
+                         "pip install --no-deps kokoro==0.9.4 (see `greentts[clone]` in the README)")
+    pkg = types.ModuleType("kokoro")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__package__ = "kokoro"
+    sys.modules.setdefault("kokoro", pkg)
+    try:
+        import kokoro.istftnet as istftnet
+        import kokoro.model as model
+    except ImportError as exc:
+        raise ModelError(f"kokoro's model modules cannot be imported ({exc}); "
+                         "install the clone extra: pip install 'greentts[clone]'") from exc
+    return model, istftnet
+
+
+# Kokoro-82M v1.0 config.json (hexgrad/Kokoro-82M), vocab omitted: we feed ids.
+KOKORO_V1_CONFIG = {
+    'istftnet': {
+        'upsample_kernel_sizes': [20, 12], 'upsample_rates': [10, 6],
+        'gen_istft_hop_size': 5, 'gen_istft_n_fft': 20,
+        'resblock_dilation_sizes': [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        'resblock_kernel_sizes': [3, 7, 11], 'upsample_initial_channel': 512,
+    },
+    'dim_in': 64, 'dropout': 0.2, 'hidden_dim': 512, 'max_conv_dim': 512,
+    'max_dur': 50, 'multispeaker': True, 'n_layer': 3, 'n_mels': 80,
+    'n_token': 178, 'style_dim': 128, 'text_encoder_kernel_size': 5,
+    'plbert': {'hidden_size': 768, 'num_attention_heads': 12,
+               'intermediate_size': 2048, 'max_position_embeddings': 512,
+               'num_hidden_layers': 12, 'dropout': 0.1},
+    'vocab': {},
+}
+
+
+def _deterministic_sinegen_forward(self, f0):
+    """SineGen.forward without random initial phase / additive noise.
+
+    Matches the ONNX graph, which computes sin(phase) * sine_amp * uv only.
+    """
+    fn = f0 * torch.arange(1, self.harmonic_num + 2, device=f0.device,
+                           dtype=f0.dtype)[None, None, :]
+    rad_values = (fn / self.sampling_rate) % 1
+    rad_values = torch.nn.functional.interpolate(
+        rad_values.transpose(1, 2), scale_factor=1 / self.upsample_scale,
+        mode='linear').transpose(1, 2)
+    phase = torch.cumsum(rad_values, dim=1) * 2 * torch.pi
+    phase = torch.nn.functional.interpolate(
+        phase.transpose(1, 2) * self.upsample_scale,
+        scale_factor=self.upsample_scale, mode='linear').transpose(1, 2)
+    uv = self._f02uv(f0)
+    sine_waves = torch.sin(phase) * self.sine_amp * uv
+    noise = torch.zeros_like(sine_waves)
+    return sine_waves, uv, noise
+
+
+def _deterministic_source_forward(self, x):
+    with torch.set_grad_enabled(torch.is_grad_enabled()
+                                and getattr(self, 'grad_through_source', False)):
+        sine_wavs, uv, _ = self.l_sin_gen(x)
+    sine_merge = self.l_tanh(self.l_linear(sine_wavs))
+    return sine_merge, torch.zeros_like(uv), uv
+
+
+def _generator_forward(self, x, s, f0):
+    """istftnet.Generator.forward; the F0 -> harmonic-source branch is
+    no_grad upstream, optionally differentiable here (grad_through_source)."""
+    F = torch.nn.functional
+    with torch.set_grad_enabled(torch.is_grad_enabled()
+                                and getattr(self, 'grad_through_source', False)):
+        f0 = self.f0_upsamp(f0[:, None]).transpose(1, 2)
+        har_source, noi_source, uv = self.m_source(f0)
+        har_source = har_source.transpose(1, 2).squeeze(1)
+        har_spec, har_phase = self.stft.transform(har_source)
+        har = torch.cat([har_spec, har_phase], dim=1)
+    for i in range(self.num_upsamples):
+        x = F.leaky_relu(x, negative_slope=0.1)
+        x_source = self.noise_convs[i](har)
+        x_source = self.noise_res[i](x_source, s)
+        x = self.ups[i](x)
+        if i == self.num_upsamples - 1:
+            x = self.reflection_pad(x)
+        x = x + x_source
+        xs = None
+        for j in range(self.num_kernels):
+            y = self.resblocks[i * self.num_kernels + j](x, s)
+            xs = y if xs is None else xs + y
+        x = xs / self.num_kernels
+    x = F.leaky_relu(x)
+    x = self.conv_post(x)
+    spec = torch.exp(x[:, :self.post_n_fft // 2 + 1, :])
+    phase = torch.sin(x[:, self.post_n_fft // 2 + 1:, :])
+    return self.stft.inverse(spec, phase)
+
+
+
+_build_lock = threading.Lock()
+
+
+def _build_kmodel() -> "torch.nn.Module":
+    kmodel_mod, istftnet = _import_kokoro_model()
+    with _build_lock:
+        istftnet.SineGen.forward = _deterministic_sinegen_forward
+        istftnet.SourceModuleHnNSF.forward = _deterministic_source_forward
+        istftnet.Generator.forward = _generator_forward
+        with tempfile.TemporaryDirectory() as td:
+            empty = os.path.join(td, "empty.pth")
+            torch.save({}, empty)
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = kmodel_mod.KModel(repo_id="hexgrad/Kokoro-82M", config=dict(KOKORO_V1_CONFIG), model=empty)
+                # weight_norm was folded into plain weights in the ONNX export.
+                for m in model.modules():
+                    if hasattr(m, "weight_g") and hasattr(m, "weight_v"):
+                        torch.nn.utils.remove_weight_norm(m)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- ONNX reading
+
+
+def _onnx_to_torch_path(onnx_path: str) -> str:
+    """Map an ONNX module path (dotted, export naming) to a KModel path."""
+    p = onnx_path
+    if p.startswith('decoder.decoder.'):
+        p = 'decoder.' + p[len('decoder.decoder.'):]
+    elif p.startswith('encoder.'):
+        p = p[len('encoder.'):]
+        # F0Ntrain got inlined at encoder level in the export.
+        if re.match(r'(F0|N)\.\d+\.|F0_proj|N_proj|shared', p):
+            p = 'predictor.' + p
+    return p
+
+
+def _node_module_path(node_name: str) -> str:
+    """'/encoder/text_encoder/cnn.0/cnn.0.0/Conv_quant' -> 'text_encoder.cnn.0.0'."""
+    segs = node_name.strip('/').split('/')[:-1]
+    out: list[str] = []
+    for s in segs:
+        s = re.sub(r'_\d+$', '', s)  # repeated calls of shared ALBERT layers
+        if out and s.startswith(out[-1] + '.'):
+            out[-1] = s  # 'cnn.0' + 'cnn.0.0' -> 'cnn.0.0'; 'asr_res' + 'asr_res.0'
+            continue
+        out.append(s)
+    return _onnx_to_torch_path('.'.join(out))
+
+
+def _lstm_reorder(w: np.ndarray, hidden: int) -> np.ndarray:
+    """ONNX gate order (i, o, f, c) -> torch (i, f, g, o) along axis 0."""
+    i, o, f, c = (w[k * hidden:(k + 1) * hidden] for k in range(4))
+    return np.concatenate([i, f, c, o], axis=0)
+
+
+def read_onnx_weights(onnx_path: str):
+    """Return ({torch_key: np.ndarray}, used_initializer_names, notes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    mp = onnx.load(onnx_path)
+    g = mp.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    used: set[str] = set()
+    out: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+
+    def deq(q_name: str, zp_name: str | None, axis: int | None):
+        q = inits[q_name].astype(np.float32)
+        s_name = q_name[:-len('_quantized')] + '_scale'
+        s = inits[s_name].astype(np.float32)
+        zp = inits[zp_name].astype(np.float32) if zp_name else np.zeros_like(s)
+        used.update({q_name, s_name} | ({zp_name} if zp_name else set()))
+        if s.ndim == 0:
+            return (q - zp) * s
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        return (q - zp.reshape(shape)) * s.reshape(shape)
+
+    def put(key, val):
+        if key in out:
+            if not np.array_equal(out[key], val):
+                notes.append(f'conflicting values for {key}')
+            return
+        out[key] = val.astype(np.float32)
+
+    for n in g.node:
+        op = n.op_type
+        if op == 'MatMulInteger' and n.input[1] in inits:
+            w = deq(n.input[1], n.input[3] if len(n.input) > 3 else None, axis=1)
+            put(_node_module_path(n.name) + '.weight', w.T)  # [in,out] -> [out,in]
+        elif op == 'ConvInteger' and n.input[1] in inits:
+            w = deq(n.input[1], n.input[3] if len(n.input) > 3 else None, axis=0)
+            put(_node_module_path(n.name) + '.weight', w)
+        elif op in ('Conv', 'ConvTranspose') and n.input[1] in inits \
+                and '/istft/' not in n.name:
+            used.add(n.input[1])
+            put(_node_module_path(n.name) + '.weight', inits[n.input[1]])
+        elif op == 'MatMul' and len(n.input) > 1 and n.input[1] in inits:
+            used.add(n.input[1])
+            put(_node_module_path(n.name) + '.weight', inits[n.input[1]].T)
+        elif op == 'DequantizeLinear' and n.input[0].endswith('_quantized') \
+                and n.input[0] not in inits:
+            # Gather on a quantized embedding table: find the table.
+            src = next(m for m in g.node if n.input[0] in m.output)
+            table = src.input[0]
+            w = deq(table, n.input[2], axis=0)
+            put(_node_module_path(n.name) + '.weight', w)
+        elif op == 'DynamicQuantizeLSTM':
+            path = _node_module_path(n.name)
+            W = deq(n.input[1], n.input[9], axis=0)   # [dir, in, 4h]
+            R = deq(n.input[2], n.input[11], axis=0)  # [dir, h, 4h]
+            B = inits[n.input[3]]
+            used.add(n.input[3])
+            for name in (n.input[8], n.input[10]):
+                used.add(name)
+            hidden = R.shape[1]
+            for d, sfx in enumerate(('', '_reverse')):
+                put(f'{path}.weight_ih_l0{sfx}', _lstm_reorder(W[d].T, hidden))
+                put(f'{path}.weight_hh_l0{sfx}', _lstm_reorder(R[d].T, hidden))
+                put(f'{path}.bias_ih_l0{sfx}', _lstm_reorder(B[d, :4 * hidden], hidden))
+                put(f'{path}.bias_hh_l0{sfx}', _lstm_reorder(B[d, 4 * hidden:], hidden))
+
+    # Float initializers that keep their PyTorch names (biases, norms, alphas).
+    for name, val in inits.items():
+        if name in used or not re.match(r'^(encoder|decoder)\.', name):
+            continue
+        if name.endswith(('_scale', '_zero_point', '_quantized')):
+            continue
+        key = _onnx_to_torch_path(name)
+        used.add(name)
+        put(key, val)
+    return out, used, set(inits), notes
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _load_weights(model: "torch.nn.Module", onnx_path: Path) -> None:
+    """Fill ``model`` from the ONNX file; every parameter that matters must be filled."""
+    weights, _used, _all, notes = read_onnx_weights(str(onnx_path))
+    sd = model.state_dict()
+    new_sd, filled = {}, set()
+    for key, value in weights.items():
+        if key not in sd:
+            continue  # the export's conv-iSTFT basis and reshape constants: torch uses torch.istft
+        t = torch.from_numpy(np.ascontiguousarray(value))
+        if tuple(t.shape) != tuple(sd[key].shape):
+            if t.numel() != sd[key].numel():
+                raise ModelError(f"Kokoro weight {key}: ONNX shape {tuple(t.shape)} != model {tuple(sd[key].shape)}")
+            t = t.reshape(sd[key].shape)
+        new_sd[key] = t
+        filled.add(key)
+    model.load_state_dict(new_sd, strict=False)
+    # Left at their defaults on purpose: InstanceNorm affine weights/biases (1/0; the graph normalises
+    # without an affine step) and ALBERT's pooler (unused).
+    missing = [k for k in set(sd) - filled
+               if not re.search(r"\.norm\.(weight|bias)$", k) and not k.startswith("bert.pooler.")]
+    if missing or notes:
+        raise ModelError(f"the torch Kokoro could not be filled from {onnx_path.name}: "
+                         f"{len(missing)} parameters unfilled ({sorted(missing)[:5]}...) {'; '.join(notes)}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+@dataclass
+class Prepared:
+    """The style-independent part of one utterance (ALBERT and acoustic text-encoder outputs)."""
+
+    ids: "torch.Tensor"  # (1, n+2) with the 0 pads
+    lengths: "torch.Tensor"
+    mask: "torch.Tensor"
+    d_en: "torch.Tensor"  # ALBERT -> bert_encoder, (1, 512, n+2)
+    t_en: "torch.Tensor"  # acoustic text encoder, (1, 512, n+2)
+
+    @property
+    def n_ids(self) -> int:
+        return int(self.ids.shape[1]) - 2
+
+
+@dataclass
+class Forward:
+    """What one differentiable pass produced."""
+
+    audio: "torch.Tensor | None"  # 24 kHz, 1-D (None when only the predictor ran)
+    durations: "torch.Tensor"  # rounded frames per token (what the audio used)
+    dur_float: "torch.Tensor"  # the predictor's continuous durations (differentiable w.r.t. style[128:])
+    f0: "torch.Tensor"  # predicted F0 contour in Hz, 2 values per frame (differentiable w.r.t. style[128:])
+
+
+class TorchKokoro:
+    """Kokoro-82M v1.0 in PyTorch with the ONNX model's weights; frozen parameters, grad w.r.t. style."""
+
+    FRAME_S = 600 / 24000  # one duration frame (the F0 contour has 2 values per frame, 300 samples each)
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = _build_kmodel()
+        _load_weights(self.model, Path(onnx_path))
+
+    def prepare(self, ids: list[int]) -> Prepared:
+        """Run and cache the style-independent encoders for phoneme ``ids`` (without the 0 pads)."""
+        if not 0 < len(ids) <= 510:
+            raise ModelError(f"an utterance must have 1..510 phoneme ids, got {len(ids)}")
+        m = self.model
+        input_ids = torch.tensor([[0, *map(int, ids), 0]], dtype=torch.long)
+        lengths = torch.tensor([input_ids.shape[1]], dtype=torch.long)
+        mask = torch.gt(torch.arange(input_ids.shape[1]).unsqueeze(0) + 1, lengths.unsqueeze(1))
+        with torch.no_grad():
+            bert = m.bert(input_ids, attention_mask=(~mask).int())
+            d_en = m.bert_encoder(bert).transpose(-1, -2)
+            t_en = m.text_encoder(input_ids, lengths, mask)
+        return Prepared(input_ids, lengths, mask, d_en, t_en)
+
+    def forward(self, prep: Prepared, style: "torch.Tensor", speed: float = 1.0,
+                durations: "torch.Tensor | None" = None, audio: bool = True,
+                window: tuple[int, int] | None = None) -> Forward:
+        """Predictor (+ decoder when ``audio``) for a (1, 256) ``style``; gradients flow to ``style``.
+
+        Durations are rounded (not differentiable); pass ``durations`` to hold them fixed. ``window``
+        (first frame, frame count) decodes only that stretch of frames (the decoder is convolutional, so
+        this is the same audio up to edge effects, at a fraction of the cost).
+        """
+        m = self.model
+        s = style[:, 128:]
+        d = m.predictor.text_encoder(prep.d_en, s, prep.lengths, prep.mask)
+        x, _ = m.predictor.lstm(d)
+        dur_float = torch.sigmoid(m.predictor.duration_proj(x)).sum(dim=-1).squeeze(0) / speed
+        dur = durations if durations is not None else torch.round(dur_float.detach()).clamp(min=1).long()
+        n = prep.ids.shape[1]
+        idx = torch.repeat_interleave(torch.arange(n), dur)
+        aln = torch.zeros((n, idx.shape[0]))
+        aln[idx, torch.arange(idx.shape[0])] = 1
+        aln = aln.unsqueeze(0)
+        en = d.transpose(-1, -2) @ aln
+        f0, n_pred = m.predictor.F0Ntrain(en, s)
+        wav = None
+        if audio:
+            asr, f0_in, n_in = prep.t_en @ aln, f0, n_pred
+            if window is not None:
+                a = max(0, min(window[0], asr.shape[-1] - window[1]))
+                b = a + window[1]
+                asr, f0_in, n_in = asr[..., a:b], f0[..., 2 * a:2 * b], n_pred[..., 2 * a:2 * b]
+            wav = m.decoder(asr, f0_in, n_in, style[:, :128]).squeeze()
+        return Forward(wav, dur, dur_float, f0.squeeze(0))
+
+    def synthesize(self, prep: Prepared, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+        """24 kHz float32 audio (no gradient), for checks."""
+        with torch.no_grad():
+            out = self.forward(prep, torch.as_tensor(np.asarray(style, np.float32).reshape(1, 256)), speed)
+        assert out.audio is not None
+        return out.audio.numpy().astype(np.float32)

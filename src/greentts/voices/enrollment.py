@@ -1,0 +1,178 @@
+"""Enrollment jobs: clip -> preview voice (instant) -> refined voice, saved in the voice store.
+
+This module is torch-free; the optimisation itself is :mod:`greentts.clone` (the ``clone`` extra),
+imported only when an enrollment actually has to run (a cache hit needs nothing).
+
+An :class:`Enrollment` is the handle: ``status`` goes ``preview`` -> ``done`` (or ``error`` /
+``cancelled``), ``meta`` is the voice's current metadata, ``wait()`` blocks until the end. The preview
+is saved under the voice's name as soon as it exists, so the voice can be used while it is refined; the
+refined table replaces it atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..energy.accounting import EnergyTally
+from ..errors import GreenTTSError, VoiceError
+from .clip import Clip
+
+PITCH_TOLERANCE = 0.03  # see greentts.clone.enroll.PITCH_TOLERANCE
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+__all__ = ["Enrollment", "ProgressFn"]
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total): stages analyse, preview, refine, save
+
+
+class Enrollment:
+    """A running or finished enrollment. ``wait()`` returns the final metadata or raises its error."""
+
+    def __init__(self, name: str, meta: dict[str, Any] | None = None, cached: bool = False) -> None:
+        self.name = name
+        self.cached = cached
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.status: str = str(self.meta.get("status", "running"))
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._cancel = threading.Event()
+        if cached:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"enrollment of {self.name!r} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.meta
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        """Stop refining: the preview (or the last good table) stays the saved voice."""
+        self._cancel.set()
+
+    def __repr__(self) -> str:
+        sim = self.meta.get("similarity", {}).get("reached")
+        return f"Enrollment({self.name!r}, status={self.status!r}, cached={self.cached}, similarity={sim})"
+
+
+def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None, lang: str | None,
+                   steps: int, exclude: tuple[str, ...], progress: ProgressFn | None,
+                   overwrite: bool) -> None:
+    """The whole job in the calling thread; errors end up on ``job`` (and are re-raised by ``wait``)."""
+    store = engine.voices
+    tally = EnergyTally()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    report = (lambda stage, d, n: progress(stage, d, n)) if progress else (lambda stage, d, n: None)
+    try:
+        enroller = engine.enroller()
+        threads = enroller.threads
+        with engine.accountant.unit(threads) as unit:
+            unit.assign((tally, 1.0))
+            report("analyse", 0, 1)
+            ref = enroller.reference(clip, text, lang)
+            timings["analyse_s"] = time.perf_counter() - t0
+            report("analyse", 1, 1)
+            t = time.perf_counter()
+            base, delta0 = enroller.preview(ref, exclude)
+            table0 = enroller.table(base, delta0)
+            timings["preview_s"] = time.perf_counter() - t
+        nearest_cos = float(enroller.nearest(ref, exclude)[1])
+        meta = _meta(clip, ref, base, exclude, steps, text, lang)
+        meta.update(status="preview", similarity={"nearest_stock_embedding": round(nearest_cos, 4)},
+                    time_s={k: round(v, 3) for k, v in timings.items()})
+        meta["energy"] = _energy(engine, tally)
+        store.save(job.name, table0, meta, overwrite=overwrite)
+        job.meta, job.status = meta, "preview"
+        report("preview", 1, 1)
+        t = time.perf_counter()
+        with engine.accountant.unit(threads) as unit:
+            unit.assign((tally, 1.0))
+            delta, stats = enroller.refine(ref, base, delta0, steps, progress=report, cancel=job._cancel)
+            table1 = enroller.table(base, delta)
+            timings["refine_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            s_base = enroller.score(ref, np.ascontiguousarray(store.get(base).table))
+            s_prev = enroller.score(ref, table0)
+            s_ref = enroller.score(ref, table1)
+            timings["score_s"] = time.perf_counter() - t
+            # Keep whichever table is closer to the reference on the validation sentence.
+            if s_ref["similarity"] >= s_prev["similarity"]:
+                final, chosen, s_final, d_final = table1, "refined", s_ref, delta
+            else:
+                final, chosen, s_final, d_final = table0, "preview", s_prev, delta0
+            f0 = s_final.get("f0_median_hz")
+            target = ref.pitch.median_hz
+            if f0 and abs(f0 / target - 1) > PITCH_TOLERANCE and not job._cancel.is_set():
+                t = time.perf_counter()
+                d_cal = enroller.calibrate_pitch(ref, base, d_final, f0)
+                table_c = enroller.table(base, d_cal)
+                s_cal = enroller.score(ref, table_c)
+                timings["calibrate_s"] = time.perf_counter() - t
+                f0_cal = s_cal.get("f0_median_hz", f0)
+                if abs(f0_cal / target - 1) < abs(f0 / target - 1) and s_cal["similarity"] >= s_final["similarity"] - 0.02:
+                    final, chosen, s_final = table_c, chosen + "+pitch-calibrated", s_cal
+        timings["total_s"] = time.perf_counter() - t0
+        meta = dict(meta)
+        meta.update(status="done" if not job._cancel.is_set() else "cancelled", chosen=chosen,
+                    steps_run=stats["steps"],
+                    similarity={"reached": round(s_final["similarity"], 4),
+                                "base_voice": round(s_base["similarity"], 4),
+                                "preview": round(s_prev["similarity"], 4),
+                                "refined": round(s_ref["similarity"], 4),
+                                "nearest_stock_embedding": round(nearest_cos, 4),
+                                "measured_on": "validation sentence, CAM++ cosine"},
+                    clone_f0_median_hz=round(s_final.get("f0_median_hz", float("nan")), 2),
+                    time_s={k: round(v, 3) for k, v in timings.items()},
+                    energy=_energy(engine, tally))
+        store.save(job.name, final, meta, overwrite=True)
+        job.meta, job.status = meta, meta["status"]
+        report("save", 1, 1)
+    except BaseException as exc:  # noqa: BLE001 - delivered to wait()
+        job.error = exc if isinstance(exc, GreenTTSError) else VoiceError(f"enrollment of {job.name!r} failed: {exc!r}")
+        if not isinstance(exc, GreenTTSError):
+            job.error.__cause__ = exc
+        job.status = "error"
+    finally:
+        job._done.set()
+
+
+def _energy(engine: Engine, tally: EnergyTally) -> dict[str, Any]:
+    out = engine.accountant.report(tally).as_dict()
+    out.pop("joules_per_audio_s", None)
+    out.pop("audio_s", None)
+    return out
+
+
+def _meta(clip: Clip, ref: Any, base: str, exclude: tuple[str, ...], steps: int, text: str | None,
+          lang: str | None) -> dict[str, Any]:
+    from ..clone.enroll import ENROLL_VERSION
+
+    return {
+        "clip_sha256": clip.sha256, "clip_s": round(clip.duration_s, 3), "clip_source": clip.source,
+        "language": "zh" if ref.lang == "zh" else "en-us",
+        "language_name": "enrolled (Mandarin reference)" if ref.lang == "zh" else "enrolled (English reference)",
+        "lang_source": ref.lang_source, "transcript": ref.text, "transcript_source": ref.text_source,
+        "reference_pitch": ref.pitch.as_dict(), "base_voice": base, "enroll_version": ENROLL_VERSION,
+        "request": {"text": text, "lang": lang, "steps": steps, "exclude": sorted(exclude)},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def cache_key(text: str | None, lang: str | None, steps: int, exclude: tuple[str, ...]) -> dict[str, Any]:
+    """The settings two enrollments of one clip must share to be interchangeable."""
+    from ..clone.enroll import ENROLL_VERSION
+
+    return {"enroll_version": ENROLL_VERSION,
+            "request": {"text": text, "lang": lang, "steps": steps, "exclude": sorted(exclude)}}

@@ -1,0 +1,246 @@
+"""Voice cloning on the real models: enroll from unseen speakers, check similarity, pitch, rate and ASR.
+
+Reference clips are spoken by stock voices that the cloning prior never saw (``Prior.held_out``), and
+every held-out voice is also excluded from the start set, so the clone cannot just pick the speaker.
+One clip is altered (tape speed x1.12: pitch and rate up by 12 %). Similarity is judged on held-out
+sentences by Resemblyzer (GE2E), an encoder enrollment never optimised; the baseline is the nearest
+stock voice (by CAM++), which is what a user without cloning would pick.
+"""
+
+import importlib.util
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("resemblyzer")
+if importlib.util.find_spec("kokoro") is None:
+    pytest.skip("the clone extra (kokoro architecture) is not installed", allow_module_level=True)
+
+from greentts import Engine, InputError, VoiceError  # noqa: E402
+from greentts.cli import app  # noqa: E402
+from greentts.clone.analysis import pitch_stats  # noqa: E402
+from greentts.clone.enroll import Prior  # noqa: E402
+from greentts.clone.evaluate import REFERENCE_TEXT, Judge, reference_clip  # noqa: E402
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+# name -> (held-out voice, language, tape-speed factor, transcript given?)
+CASES = {
+    "eric": ("am_eric", "en", 1.0, True),
+    "xiaoyi": ("zf_xiaoyi", "zh", 1.0, False),  # no transcript: Whisper provides it
+    "lily_fast": ("bf_lily", "en", 1.12, True),
+}
+SIMILARITY_MARGIN = 0.02  # GE2E cosine above the nearest stock voice, on held-out sentences
+F0_TOLERANCE = 0.10
+ASR_SLACK = 0.02  # clone's WER/CER may exceed the stock voice's by at most 2 points
+
+
+@pytest.fixture(scope="module")
+def clone_engine(cache_dir, tmp_path_factory):
+    eng = Engine(cache_dir=cache_dir, voices_dir=tmp_path_factory.mktemp("voices"), idle_probe_s=0.1)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def judge(clone_engine, cache_dir):
+    return Judge(clone_engine, cache_dir)
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return tuple(Prior.load().held_out)
+
+
+@pytest.fixture(scope="module")
+def clips(clone_engine):
+    return {name: reference_clip(clone_engine, voice, lang, alter) for name, (voice, lang, alter, _) in CASES.items()}
+
+
+@pytest.fixture(scope="module")
+def enrolled(clone_engine, judge, clips, held_out):
+    out = {}
+    for name, (voice, lang, _alter, with_text) in CASES.items():
+        t = time.perf_counter()
+        job = clone_engine.enroll(clips[name], name, text=REFERENCE_TEXT[lang] if with_text else None,
+                                  sample_rate=24000, exclude_voices=held_out)
+        meta = job.wait()
+        wall = time.perf_counter() - t
+        ref = judge.reference(clips[name])
+        out[name] = {"meta": meta, "wall_s": wall, "ref": ref,
+                     "clone": judge.score(name, ref, lang), "base": judge.score(meta["base_voice"], ref, lang)}
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_clone_beats_nearest_stock_voice_on_an_independent_encoder(enrolled, name):
+    e = enrolled[name]
+    assert e["meta"]["base_voice"] not in Prior.load().held_out  # the speaker itself was not available
+    assert e["clone"].resemblyzer >= e["base"].resemblyzer + SIMILARITY_MARGIN, (e["clone"], e["base"])
+    assert e["clone"].campplus > e["base"].campplus
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_clone_pitch_follows_the_reference(enrolled, name):
+    e = enrolled[name]
+    ref_f0 = e["ref"]["pitch"].median_hz
+    assert abs(e["clone"].f0_median_hz - ref_f0) <= F0_TOLERANCE * ref_f0, (e["clone"].f0_median_hz, ref_f0)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_clone_stays_intelligible(enrolled, name):
+    e = enrolled[name]
+    assert e["clone"].error_rate <= e["base"].error_rate + ASR_SLACK, (e["clone"], e["base"])
+
+
+def test_speaking_rate_follows_a_faster_reference(clone_engine, enrolled, clips):
+    """Like for like: the clone reading the reference's own text takes about as long as the reference."""
+    ref_s = len(clips["lily_fast"]) / 24000
+    clone = clone_engine.synthesize(REFERENCE_TEXT["en"], voice="lily_fast", lang="en").duration_s
+    base = clone_engine.synthesize(REFERENCE_TEXT["en"], voice=enrolled["lily_fast"]["meta"]["base_voice"],
+                                   lang="en").duration_s
+    assert abs(clone - ref_s) < abs(base - ref_s) or abs(clone / ref_s - 1) < 0.05, (clone, base, ref_s)
+    assert abs(clone / ref_s - 1) < 0.10, (clone, ref_s)
+
+
+def test_metadata_records_what_enrollment_did(enrolled):
+    m = enrolled["xiaoyi"]["meta"]
+    assert m["status"] == "done" and m["language"] == "zh" and m["lang_source"] == "asr"
+    assert m["transcript_source"] == "asr" and len(m["transcript"]) > 10
+    assert len(m["clip_sha256"]) == 64 and 3 <= m["clip_s"] <= 30
+    assert 150 < m["reference_pitch"]["median_hz"] < 350
+    assert m["similarity"]["reached"] >= m["similarity"]["base_voice"]
+    assert m["energy"]["joules"] > 0 and m["energy"]["method"] == "estimated"
+    assert m["time_s"]["total_s"] > 0 and m["steps_run"] > 0
+
+
+def test_enrolled_voice_speaks_english_and_chinese_and_blends(clone_engine, enrolled):
+    for text, lang in (("Good morning, this is a cloned voice.", "en"), ("早上好，这是克隆的声音。", "zh")):
+        r = clone_engine.synthesize(text, voice="eric", lang=lang)
+        assert r.duration_s > 1.0 and r.voice == "eric" and np.abs(r.audio).max() > 0.05
+    mix = clone_engine.synthesize("A blend of two voices.", voice="af_heart:0.6,eric:0.4")
+    assert mix.voice == "af_heart:0.6,eric:0.4" and mix.duration_s > 0.5
+    assert any(v["name"] == "eric" and v["enrolled"] for v in clone_engine.list_voices())
+
+
+def test_same_clip_is_a_cache_hit(clone_engine, enrolled, clips, held_out):
+    t = time.perf_counter()
+    again = clone_engine.enroll(clips["eric"], "eric", text=REFERENCE_TEXT["en"], sample_rate=24000,
+                                exclude_voices=held_out)
+    assert again.cached and again.meta["created"] == enrolled["eric"]["meta"]["created"]
+    copy = clone_engine.enroll(clips["eric"], "eric-copy", text=REFERENCE_TEXT["en"], sample_rate=24000,
+                               exclude_voices=held_out)
+    assert copy.cached and copy.meta["copied_from"] == "eric"
+    assert time.perf_counter() - t < 5  # no optimisation ran (a loose bound: both are file reads)
+    np.testing.assert_array_equal(clone_engine.voices.get("eric-copy").table, clone_engine.voices.get("eric").table)
+
+
+def test_background_enrollment_serves_the_preview_first(clone_engine, clips):
+    job = clone_engine.enroll(clips["eric"][: 24000 * 6], "eric-bg", lang="en", sample_rate=24000, steps=4,
+                              background=True)
+    assert job.status in ("preview", "done")
+    r = clone_engine.synthesize("Usable while it is refined.", voice="eric-bg")  # preview (or final) table
+    assert r.duration_s > 0.5
+    meta = job.wait(300)
+    assert meta["status"] == "done" and meta["steps_run"] == 4 and job.done()
+
+
+def test_enrollment_errors(clone_engine, clips, tmp_path):
+    with pytest.raises(VoiceError, match="stock voice"):
+        clone_engine.enroll(clips["eric"], "af_heart", sample_rate=24000)
+    with pytest.raises(VoiceError, match="not allowed"):
+        clone_engine.enroll(clips["eric"], "Bad Name!", sample_rate=24000)
+    with pytest.raises(InputError, match="too short"):
+        clone_engine.enroll(clips["eric"][:24000], "short", sample_rate=24000)
+    with pytest.raises(InputError, match="silent|silence"):
+        clone_engine.enroll(np.zeros(24000 * 5, np.float32), "quiet", sample_rate=24000)
+    with pytest.raises(InputError, match="missing.wav"):
+        clone_engine.enroll(tmp_path / "missing.wav", "missing")
+    with pytest.raises(VoiceError, match="exists"):  # another clip under a taken name: nothing is lost
+        clone_engine.enroll(clips["xiaoyi"], "eric", sample_rate=24000)
+    assert clone_engine.voices.enrolled_meta("eric")["clip_sha256"] != ""
+    with pytest.raises(VoiceError, match="unknown stock voices"):
+        clone_engine.enroll(clips["eric"], "x", sample_rate=24000, exclude_voices=("nobody",))
+
+
+def test_cli_enroll_shows_progress_and_result(clone_engine, clips, tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "ref.wav"
+    sf.write(path, clips["eric"][: 24000 * 8], 24000)
+    voices = tmp_path / "voices"
+    res = CliRunner().invoke(app, ["enroll", str(path), "--name", "cli-voice", "--lang", "en", "--steps", "2",
+                                   "--voices-dir", str(voices)],
+                             env={"GREENTTS_CACHE_DIR": str(clone_engine.config.cache_dir)})
+    assert res.exit_code == 0, res.output
+    assert "similarity to the reference" in res.output and "greentts say" in res.output
+    assert (voices / "cli-voice.npz").is_file() and (voices / "cli-voice.json").is_file()
+    res = CliRunner().invoke(app, ["enroll", str(tmp_path / "nope.wav"), "--name", "x", "--voices-dir", str(voices)])
+    assert res.exit_code == 2 and "nope.wav" in res.output
+
+
+# -- prosody ----------------------------------------------------------------------------------------
+
+PRESET_TEXTS = {"en": ["The train was late again, so we walked the rest of the way home.",
+                       "Every spring the garden fills with tulips of every colour."],
+                "zh": ["火车又晚点了，我们只好走回家。", "每年春天，花园里都开满了各种颜色的郁金香。"]}
+
+
+def _measure(engine, voice, lang, **settings):
+    audio = np.concatenate([engine.synthesize(t, voice=voice, lang=lang, **settings).audio
+                            for t in PRESET_TEXTS[lang]])
+    p = pitch_stats(audio, 24000)
+    return p.range_st, len(audio) / 24000, p.median_hz
+
+
+@pytest.mark.parametrize("voice,lang", [("am_michael", "en"), ("zf_xiaobei", "zh")])
+def test_presets_move_pitch_range_and_rate_as_named(engine, voice, lang):
+    m = {p: _measure(engine, voice, lang, prosody=p)
+         for p in ("neutral", "news", "storytelling", "cheerful", "calm", "serious")}
+    rng, dur, f0 = ({p: v[i] for p, v in m.items()} for i in range(3))
+    assert rng["cheerful"] > rng["neutral"] and rng["storytelling"] > rng["neutral"], rng
+    assert rng["calm"] < rng["neutral"] and rng["serious"] < rng["neutral"], rng
+    assert dur["news"] < dur["neutral"] and dur["cheerful"] < dur["neutral"], dur
+    assert dur["calm"] > dur["neutral"] and dur["storytelling"] > dur["neutral"], dur
+    assert f0["cheerful"] > f0["neutral"] > f0["serious"], f0
+
+
+def test_prosody_from_a_clip_keeps_the_timbre(clone_engine, judge, tmp_path):
+    import soundfile as sf
+
+    lively, flat = tmp_path / "lively.wav", tmp_path / "flat.wav"
+    text = REFERENCE_TEXT["en"]
+    sf.write(lively, clone_engine.synthesize(text, voice="af_bella", prosody="cheerful").audio, 24000)
+    sf.write(flat, clone_engine.synthesize(text, voice="af_bella", prosody="calm").audio, 24000)
+    out = {k: _measure(clone_engine, "am_michael", "en", prosody_from=str(p)) for k, p in
+           (("lively", lively), ("flat", flat))}
+    assert out["lively"][0] > out["flat"][0]  # pitch range follows the clip
+    base = judge.reference(clone_engine.synthesize(PRESET_TEXTS["en"][0], voice="am_michael").audio)
+    moved = clone_engine.synthesize(PRESET_TEXTS["en"][1], voice="am_michael", prosody_from=str(lively)).audio
+    assert judge._cos(judge.campplus.embed_numpy(moved, 24000), base["campplus"]) > 0.7  # still am_michael
+    with pytest.raises(InputError, match="nothing.wav"):
+        clone_engine.synthesize("x", prosody_from=str(tmp_path / "nothing.wav"))
+    with pytest.raises(VoiceError, match="unknown voice"):
+        clone_engine.synthesize("x", prosody_from="no_such_voice")
+    with pytest.raises(InputError, match="prosody"):
+        clone_engine.synthesize("x", prosody="angry")
+
+
+def test_synthesis_with_enrolled_voices_and_presets_never_imports_torch(clone_engine, enrolled):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any import of torch now fails\n"
+        "from greentts import Engine\n"
+        f"with Engine(cache_dir={str(clone_engine.config.cache_dir)!r}, voices_dir={str(clone_engine.voices.enrolled_dir)!r},"
+        " idle_probe_s=0.05) as e:\n"
+        "    r = e.synthesize('Torch free.', voice='eric', prosody='calm')\n"
+        "    m = e.synthesize('Mixed.', voice='af_heart:0.5,eric:0.5', prosody_from='am_michael')\n"
+        "assert r.duration_s > 0.3 and m.duration_s > 0.3\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
