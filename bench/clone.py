@@ -63,7 +63,7 @@ def main() -> int:
         for case, (voice, lang, alter, with_text) in cases.items():
             clip = reference_clip(eng, voice, lang, alter)
             text = REFERENCE_TEXT[lang] if with_text else None
-            name = case.replace(".", "-").lower()
+            name = "clone-" + case.replace(".", "-").replace("_", "-").lower()
             t = time.perf_counter()
             preview = eng.enroll(clip, f"{name}-preview", text=text, sample_rate=24000, steps=0,
                                  exclude_voices=held_out).wait()

@@ -144,8 +144,12 @@ class Enroller:
 
     # -- analysis --------------------------------------------------------------------------------
 
-    def reference(self, clip: Clip, text: str | None = None, lang: str | None = None) -> Reference:
-        """Embed the clip, measure its pitch and settle its language and transcript."""
+    def reference(self, clip: Clip, text: str | None = None, lang: str | None = None,
+                  transcribe: bool = True) -> Reference:
+        """Embed the clip, measure its pitch and settle its language and transcript.
+
+        ``transcribe=False`` skips ASR (the preview does not need it); :meth:`transcribe` adds it later.
+        """
         if lang not in (None, "en", "zh"):
             raise InputError(f"lang must be 'en' or 'zh' (or omitted), got {lang!r}")
         if text is not None and not text.strip():
@@ -159,15 +163,23 @@ class Enroller:
         lang_source = "given" if lang else ("text" if text else "default")
         if lang is None and text:
             lang = "zh" if mostly_han(text) else "en"
-        if text is None and self._asr_available():
-            asr = self._transcriber()
-            if lang is None:
-                lang, text = asr.detect(clip.audio, clip.sample_rate)
-                lang_source = "asr"
-            else:
-                text = asr.transcribe(clip.audio, clip.sample_rate, lang)
-            text, text_source = (text, "asr") if text and text.strip() else (None, None)
-        return Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source)
+        ref = Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source)
+        return self.transcribe(ref) if transcribe else ref
+
+    def transcribe(self, ref: Reference) -> Reference:
+        """Fill in the transcript (and the language, unless given) with Whisper, if it is installed."""
+        if ref.text is not None or not self._asr_available():
+            return ref
+        asr = self._transcriber()
+        clip = ref.clip
+        if ref.lang_source == "default":
+            lang, text = asr.detect(clip.audio, clip.sample_rate)
+            ref.lang, ref.lang_source = lang, "asr"
+        else:
+            text = asr.transcribe(clip.audio, clip.sample_rate, ref.lang)
+        if text and text.strip():
+            ref.text, ref.text_source = text, "asr"
+        return ref
 
     def _asr_available(self) -> bool:
         try:
@@ -248,8 +260,7 @@ class Enroller:
                 loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean()
                 loss_rate = torch.zeros(())
                 if target_rate is not None:
-                    rate = prep.n_ids / (out.dur_float.sum() * k.FRAME_S)
-                    loss_rate = (torch.log(rate) - math.log(target_rate)) ** 2
+                    loss_rate = (torch.log(spoken_rate(k, prep, out)) - math.log(target_rate)) ** 2
                     loss = loss + W_RATE * loss_rate
                 opt.zero_grad()
                 loss.backward()
@@ -332,8 +343,7 @@ class Enroller:
                         loss = loss + (torch.log(range_st.clamp(min=0.5)) - math.log(ref.pitch.range_st)) ** 2
                     loss = loss + W_F0 * (log_f0_centre(torch, out.f0) - level) ** 2
                     if target_rate is not None:
-                        rate = prep.n_ids / (out.dur_float.sum() * k.FRAME_S)
-                        loss = loss + W_RATE * (torch.log(rate) - math.log(target_rate)) ** 2
+                        loss = loss + W_RATE * (torch.log(spoken_rate(k, prep, out)) - math.log(target_rate)) ** 2
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -363,6 +373,12 @@ class Enroller:
     def _unit(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float32).reshape(-1)
         return v / max(float(np.linalg.norm(v)), 1e-8)
+
+
+def spoken_rate(k: Any, prep: Any, out: Any) -> Any:
+    """Predicted phoneme ids per second, without the silence at both ends: the pad tokens and the final
+    punctuation carry the leading/trailing silence, which the reference (trimmed) does not have."""
+    return (prep.n_ids - 1) / (out.dur_float[1:-2].sum() * k.FRAME_S)
 
 
 def log_f0_centre(torch: Any, f0: Any) -> Any:

@@ -81,7 +81,7 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
         with engine.accountant.unit(threads) as unit:
             unit.assign((tally, 1.0))
             report("analyse", 0, 1)
-            ref = enroller.reference(clip, text, lang)
+            ref = enroller.reference(clip, text, lang, transcribe=False)  # ASR after the preview
             timings["analyse_s"] = time.perf_counter() - t0
             report("analyse", 1, 1)
             t = time.perf_counter()
@@ -99,6 +99,8 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
         t = time.perf_counter()
         with engine.accountant.unit(threads) as unit:
             unit.assign((tally, 1.0))
+            ref = enroller.transcribe(ref)
+            meta.update(_meta(clip, ref, base, exclude, steps, text, lang), status="preview")
             delta, stats = enroller.refine(ref, base, delta0, steps, progress=report, cancel=job._cancel)
             table1 = enroller.table(base, delta)
             timings["refine_s"] = time.perf_counter() - t
