@@ -103,7 +103,7 @@ def main() -> int:
 def markdown(summary: dict, rows: list[dict]) -> str:
     lines = ["# Voice cloning benchmark (`python bench/clone.py`)", "",
              f"Enrollment: {summary['steps']} steps; models loaded once ({summary['load_s']} s). "
-             "Similarity = cosine to the reference clip on 3 held-out sentences (mean). F0 error = |median F0 - "
+             "Similarity = cosine to the reference clip on held-out sentences (mean; 3 en, 6 zh). F0 error = |median F0 - "
              "reference| / reference. ASR = Whisper base WER (en) / CER (zh). Energy is the enrollment's, "
              "estimated by the CPU-time model unless the method says measured.", "",
              "| case | base voice | CAM++ stock / preview / clone | GE2E stock / preview / clone | F0 err stock / clone "
