@@ -233,6 +233,41 @@ def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where 
         _fail(exc)
 
 
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, "--port", help="TCP port (default 8000)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
+    api_key: list[str] = typer.Option([], "--api-key", help="require this Bearer key (repeatable; see also "
+                                                            "$GREENTTS_API_KEYS, $GREENTTS_API_KEYS_FILE)"),
+    cors: list[str] = typer.Option([], "--cors-origin", help="allow this browser origin (repeatable)"),
+    max_requests: Optional[int] = typer.Option(None, "--max-requests", help="requests admitted at once; then 429"),
+    country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
+    ledger: Optional[Path] = _ledger, meter: str = _meter,
+) -> None:
+    """Run the OpenAI-compatible HTTP server: /v1/audio/speech, /v1/voices, /metrics, a web UI at /."""
+    try:
+        import uvicorn
+
+        from .server import create_app
+        from .server.config import load_config
+
+        engine = {k: v for k, v in _engine_config(country, grid, pue, ledger, meter).items() if v is not None}
+        if workers:
+            engine["workers"] = workers
+        cfg = load_config(config, host=host, port=port, max_requests=max_requests, engine=engine,
+                          api_keys=tuple(api_key) or None, cors_origins=tuple(cors) or None)
+        app_ = create_app(cfg)
+    except ImportError:
+        _fail(GreenTTSError("the server needs the 'server' extra: pip install 'greentts[server]'"))
+    except GreenTTSError as exc:
+        _fail(exc)
+    typer.echo(f"greentts serving on http://{cfg.host}:{cfg.port}  (auth {'on' if cfg.keys() else 'off'}; "
+               "ready when /readyz says so)")
+    uvicorn.run(app_, host=cfg.host, port=cfg.port, log_level="warning", timeout_graceful_shutdown=5)
+
+
 @energy_app.command("report")
 def energy_report(
     ledger: Optional[Path] = typer.Option(None, "--ledger", help=f"the SQLite ledger (default ${LEDGER_ENV})"),

@@ -46,6 +46,7 @@ from .voices.store import Voice, VoiceStore, default_voices_dir
 __all__ = ["Engine", "SynthesisStream"]
 
 ENERGY_POLL_S = 30.0
+PRIORITIES = {"interactive": 0, "bulk": 2}  # scheduler priorities: lower runs first (+1 after a first segment)
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".m4a"})
 
 
@@ -280,13 +281,17 @@ class Engine:
         return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[tier]]))
 
     def stream(self, text: str, settings: SynthesisSettings | None = None, *, low_latency: bool = True,
-               **overrides: Any) -> SynthesisStream:
+               priority: str = "interactive", **overrides: Any) -> SynthesisStream:
         """Start synthesizing ``text``; iterate the returned stream for :class:`AudioChunk` s in order.
 
         Input is validated before this returns (empty text, unknown voice, bad settings raise here).
         ``low_latency`` keeps the first segment short (``EngineConfig.first_segment_ids``) so audio
-        starts sooner, at the cost of one extra break in the first sentence.
+        starts sooner, at the cost of one extra break in the first sentence. ``priority``:
+        "interactive" segments are scheduled ahead of "bulk" ones (batch jobs); within a class, a
+        request's first segment goes ahead of later segments, so short requests are not starved.
         """
+        if priority not in PRIORITIES:
+            raise InputError(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
         t0 = time.perf_counter()
         s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
         if self._closed:
@@ -298,11 +303,14 @@ class Engine:
         if problem is not None:
             raise problem
         plan = self._plan(text, s, voice, backend, low_latency)
-        return SynthesisStream(self, plan, voice, backend, s, t0, low_latency, tier, reason)
+        stream = SynthesisStream(self, plan, voice, backend, s, t0, low_latency, tier, reason)
+        stream.priority = PRIORITIES[priority]
+        return stream
 
-    def synthesize(self, text: str, settings: SynthesisSettings | None = None, **overrides: Any) -> Result:
+    def synthesize(self, text: str, settings: SynthesisSettings | None = None, *, priority: str = "interactive",
+                   **overrides: Any) -> Result:
         """Synthesize all of ``text`` (collects :meth:`stream`)."""
-        return self.stream(text, settings, low_latency=False, **overrides).collect()
+        return self.stream(text, settings, low_latency=False, priority=priority, **overrides).collect()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -375,7 +383,7 @@ class Engine:
                                   first_max_ids=None if low_latency else backend.max_ids)
 
     def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
-                fast_lane: bool = False) -> Future[tuple[np.ndarray, float]]:
+                fast_lane: bool = False, priority: int = 0) -> Future[tuple[np.ndarray, float]]:
         """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio).
 
         The segment is one unit of energy accounting, charged to ``tally`` (its request).
@@ -394,7 +402,7 @@ class Engine:
             fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))
             if fut is not None:
                 return fut
-        return self._scheduler.submit(task, priority=0 if seg.index == 0 else 1)
+        return self._scheduler.submit(task, priority=priority + (0 if seg.index == 0 else 1))
 
 
 class SynthesisStream:
@@ -408,6 +416,7 @@ class SynthesisStream:
     def __init__(self, engine: Engine, plan: Plan, voice: Voice, backend: Backend, settings: SynthesisSettings,
                  t0: float, low_latency: bool = False, tier: str = "standard", tier_reason: str = "requested") -> None:
         self.low_latency = low_latency
+        self.priority = 0  # scheduler priority base (Engine.stream sets it from "interactive" / "bulk")
         self.tier = tier
         self.tier_reason = tier_reason
         self.energy: EnergyReport | None = None  # set when the stream ends, also when closed early
@@ -505,7 +514,8 @@ class SynthesisStream:
             while seg is not None or window:
                 while seg is not None and len(window) < lookahead:
                     fast = self.low_latency and seg.index == 0
-                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, self._tally, fast)))
+                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, self._tally, fast,
+                                                    self.priority)))
                     seg = self._next_segment(segments)
                 current, fut = window.popleft()
                 speech, synth_s = fut.result()

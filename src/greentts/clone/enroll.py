@@ -13,9 +13,12 @@ across the 54 stock tables and ``delta`` (256 numbers) what enrollment finds.
    * ``1 - cos(embedding(synthesis), embedding(reference))`` (timbre, both halves of the style);
    * ``W_F0 * (ln central F0 of the predicted contour - ln median F0 of the reference)^2`` (pitch,
      through the prosody predictor's F0 output, which the vocoder follows);
-   * with a transcript (given, or from Whisper if the ``asr`` extra is installed), the reference's
-     speaking rate in phoneme ids per second (its transcript's ids over its duration) is compared with
-     the clone's predicted rate: ``W_RATE * (ln rate - ln reference rate)^2``;
+   * with a transcript (given, or from Whisper if the ``asr`` extra is installed), speaking rate, like
+     for like: the start voice reads the transcript on the real (ONNX) path, segmented and paused as
+     the engine does, and is trimmed as the clip was; ``ratio`` = its duration / the clip's. Each
+     training sentence's target rate is the start voice's predicted rate on it times ``ratio``:
+     ``W_RATE * (ln rate - ln target)^2``. (Phoneme rate depends on the text, so comparing the clip's
+     ids per second with other sentences' rates is off by 10 % or more.)
    * ``W_REG * mean(delta^2)`` keeps the style in the region the model knows.
 
    Durations are re-predicted (no gradient) every step; the text encoders run once per sentence.
@@ -42,7 +45,7 @@ from .analysis import PitchStats, pitch_stats
 
 __all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress"]
 
-ENROLL_VERSION = 1  # bump when the method changes: cached enrollments of older versions are redone
+ENROLL_VERSION = 2  # bump when the method changes: cached enrollments of older versions are redone
 STEPS = 32
 LR = 0.1
 W_F0 = 8.0
@@ -129,7 +132,7 @@ class Enroller:
         self._onnx_path = onnx_path
         self._kokoro: Any = None
         self._kokoro_cls = TorchKokoro
-        self._lock = threading.Lock()  # one optimisation at a time (they use all cores anyway)
+        self._lock = threading.RLock()  # one optimisation at a time (they use all cores anyway)
         self._prepared: dict[str, Any] = {}
         self._asr: Any = None
         self._cache_dir = Path(cache_dir)
@@ -239,17 +242,19 @@ class Enroller:
         with self._lock:
             k = self.kokoro
             prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang]]
-            target_rate = self.phoneme_rate(ref)
             table_b = torch.from_numpy(self.voices.get(base).table.astype(np.float32))
             spread = torch.from_numpy(self.prior.spread.astype(np.float32))
             e_ref = torch.from_numpy(ref.embedding.astype(np.float32))
+            rate_ratio = self.rate_ratio(ref, self.table(base, delta0))
+            targets = self._rate_targets(prepared, self.table(base, delta0), rate_ratio)
             delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=LR)
             history: list[dict[str, float]] = []
             for step in range(steps):
                 if cancel is not None and cancel.is_set():
                     break
-                prep = prepared[step % len(prepared)]
+                i = step % len(prepared)
+                prep = prepared[i]
                 style = (table_b[prep.n_ids - 1] + delta * spread).unsqueeze(0)
                 window = None if WINDOW_FRAMES is None else ((step * 29) % 97, WINDOW_FRAMES)
                 out = k.forward(prep, style, window=window)
@@ -258,8 +263,8 @@ class Enroller:
                 loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
                 loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean()
                 loss_rate = torch.zeros(())
-                if target_rate is not None:
-                    loss_rate = (torch.log(spoken_rate(k, prep, out)) - math.log(target_rate)) ** 2
+                if targets is not None:
+                    loss_rate = (torch.log(spoken_rate(k, prep, out.dur_float)) - math.log(targets[i])) ** 2
                     loss = loss + W_RATE * loss_rate
                 opt.zero_grad()
                 loss.backward()
@@ -268,7 +273,8 @@ class Enroller:
                                 "rate": float(loss_rate.detach())})
                 if progress is not None:
                     progress("refine", step + 1, steps)
-        return delta.detach().numpy().astype(np.float32), {"steps": len(history), "history": history}
+        return delta.detach().numpy().astype(np.float32), {"steps": len(history), "history": history,
+                                                           "rate_ratio": rate_ratio}
 
     def calibrate_pitch(self, ref: Reference, base: str, delta: np.ndarray, measured_hz: float,
                         steps: int = CALIBRATION_STEPS) -> np.ndarray:
@@ -304,12 +310,44 @@ class Enroller:
         out[128:] += dp.detach().numpy()
         return out
 
-    def phoneme_rate(self, ref: Reference) -> float | None:
-        """Phoneme ids per second of the reference (needs its transcript), or None."""
+    def rate_ratio(self, ref: Reference, table: np.ndarray) -> float | None:
+        """How much faster the reference speaks than ``table``'s voice, like for like (needs the
+        transcript): the voice reads the transcript as the engine would (segments, pauses), trimmed as the
+        clip was; returns its duration / the clip's duration (> 1: the reference is faster), or None."""
         if not ref.text:
             return None
-        n = sum(len(s.ids) for s in self.frontend.phonemize(ref.text, lang=ref.lang))
-        return n / ref.clip.duration_s if n else None
+        from ..voices.clip import speech_duration
+
+        parts = []
+        # as Engine.synthesize plans it (no short first segment: that is for streaming latency)
+        segments = self.frontend.phonemize(ref.text, lang=ref.lang, first_max_ids=510)
+        for i, seg in enumerate(segments):
+            if seg.ids:
+                parts.append(self.speak(table, list(seg.ids)))
+            if i < len(segments) - 1:
+                parts.append(np.zeros(round(seg.pause_s * 24000), np.float32))
+        if not parts:
+            return None
+        return speech_duration(np.concatenate(parts)) / ref.clip.duration_s
+
+    def _rate_targets(self, prepared: list[Any], table: np.ndarray, ratio: float | None) -> list[float] | None:
+        """Per training sentence: ``table``'s predicted speaking rate there, times ``ratio``."""
+        if ratio is None:
+            return None
+        torch = self.torch
+        t = torch.from_numpy(np.asarray(table, np.float32))
+        with torch.no_grad():
+            return [float(spoken_rate(self.kokoro, p, self.kokoro.durations(p, t[p.n_ids - 1: p.n_ids]))) * ratio
+                    for p in prepared]
+
+    def speak(self, table: np.ndarray, ids: list[int]) -> np.ndarray:
+        """24 kHz audio of ``ids`` with ``table``: the ONNX path when the enroller was given ``synth``."""
+        ids = ids[:510]
+        if self._synth is not None:
+            return self._synth(np.ascontiguousarray(table, dtype=np.float32), ids)
+        with self._lock:
+            prep = self.kokoro.prepare(ids)
+            return self.kokoro.synthesize(prep, table[prep.n_ids - 1])
 
     def prosody_half(self, ref: Reference, table: np.ndarray, steps: int = PROSODY_STEPS) -> np.ndarray:
         """A (510, 128) prosody half for ``table``'s voice that speaks with the reference's pitch range and
@@ -321,7 +359,7 @@ class Enroller:
         with self._lock:
             k = self.kokoro
             prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang][:3]]
-            target_rate = self.phoneme_rate(ref)
+            targets = self._rate_targets(prepared, table, self.rate_ratio(ref, table))
             base = torch.from_numpy(np.asarray(table, np.float32))
             spread = torch.from_numpy(self.prior.spread[128:].astype(np.float32))
             with torch.no_grad():  # the voice's own pitch level on each sentence (kept)
@@ -331,7 +369,7 @@ class Enroller:
             opt = torch.optim.Adam([delta], lr=LR)
             for _ in range(steps):
                 loss = W_REG * (delta ** 2).mean()
-                for prep, level in zip(prepared, levels):
+                for i, (prep, level) in enumerate(zip(prepared, levels)):
                     row = base[prep.n_ids - 1: prep.n_ids]
                     style = torch.cat([row[:, :128], row[:, 128:] + delta * spread], dim=1)
                     out = k.forward(prep, style, audio=False)
@@ -341,8 +379,9 @@ class Enroller:
                         range_st = 12.0 / math.log(2.0) * (q[1] - q[0])
                         loss = loss + (torch.log(range_st.clamp(min=0.5)) - math.log(ref.pitch.range_st)) ** 2
                     loss = loss + W_F0 * (log_f0_centre(torch, out.f0) - level) ** 2
-                    if target_rate is not None:
-                        loss = loss + W_RATE * (torch.log(spoken_rate(k, prep, out)) - math.log(target_rate)) ** 2
+                    if targets is not None:
+                        rate = spoken_rate(k, prep, out.dur_float)
+                        loss = loss + W_RATE * (torch.log(rate) - math.log(targets[i])) ** 2
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -353,13 +392,7 @@ class Enroller:
         """Similarity (CAM++ cosine) and pitch of ``table`` speaking a validation sentence (ONNX path when
         the enroller was given ``synth``, else torch)."""
         text = sentence or VALIDATION_SENTENCE[ref.lang]
-        ids = [i for seg in self.frontend.phonemize(text, lang=ref.lang) for i in seg.ids][:510]
-        if self._synth is not None:
-            audio = self._synth(np.ascontiguousarray(table, dtype=np.float32), ids)
-        else:
-            with self._lock:
-                prep = self._prepare(text, ref.lang)
-                audio = self.kokoro.synthesize(prep, table[prep.n_ids - 1])
+        audio = self.speak(table, [i for seg in self.frontend.phonemize(text, lang=ref.lang) for i in seg.ids])
         emb = self._unit(self.encoder.embed_numpy(audio, 24000))
         out = {"similarity": float(emb @ ref.embedding)}
         try:
@@ -374,10 +407,10 @@ class Enroller:
         return v / max(float(np.linalg.norm(v)), 1e-8)
 
 
-def spoken_rate(k: Any, prep: Any, out: Any) -> Any:
-    """Predicted phoneme ids per second, without the silence at both ends: the pad tokens and the final
-    punctuation carry the leading/trailing silence, which the reference (trimmed) does not have."""
-    return (prep.n_ids - 1) / (out.dur_float[1:-2].sum() * k.FRAME_S)
+def spoken_rate(k: Any, prep: Any, dur_float: Any) -> Any:
+    """Predicted phoneme ids per second, without the silence at both ends (the pad tokens and the final
+    punctuation carry it)."""
+    return (prep.n_ids - 1) / (dur_float[1:-2].sum() * k.FRAME_S)
 
 
 def log_f0_centre(torch: Any, f0: Any) -> Any:

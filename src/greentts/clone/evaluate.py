@@ -4,7 +4,7 @@
   encoders: CAM++ (the one enrollment optimises) and Resemblyzer's GE2E (independent of enrollment);
 * pitch: median F0 (pYIN) of the held-out sentences vs the reference's;
 * intelligibility: Whisper base transcribes the held-out sentences (WER for English, CER for Mandarin;
-  six Mandarin sentences, so one wrong character moves the CER by about one point, not two).
+  six sentences each, so one wrong word or character moves the rate by about one point, not two or three).
 
 Reference clips for tests are synthesized with stock voices the cloning prior never saw
 (``Prior.held_out``), optionally altered in pitch and speed (``alter``: a tape-speed change, which
@@ -31,7 +31,10 @@ REFERENCE_TEXT = {
 HELD_OUT_SENTENCES = {
     "en": ["Your appointment has been moved to Thursday at half past two.",
            "The library will be closed on Monday for the public holiday.",
-           "Turn left at the second traffic light and the station is on your right."],
+           "Turn left at the second traffic light and the station is on your right.",
+           "Please bring your passport and boarding pass to the gate.",
+           "The house specialty at this restaurant is braised fish.",
+           "There will be light rain tomorrow morning, so take an umbrella."],
     "zh": ["您的预约已经改到星期四下午两点半。", "图书馆星期一放假，不对外开放。", "在第二个红绿灯左转，车站就在您的右边。",
            "请把护照和登机牌准备好。", "这家饭店的招牌菜是红烧鱼。", "明天上午会有小雨，记得带伞。"],
 }

@@ -355,6 +355,14 @@ class TorchKokoro:
             t_en = m.text_encoder(input_ids, lengths, mask)
         return Prepared(input_ids, lengths, mask, d_en, t_en)
 
+    def durations(self, prep: Prepared, style: "torch.Tensor") -> "torch.Tensor":
+        """The predictor's continuous durations in frames per token (differentiable w.r.t. style[128:]),
+        without the F0 branch or the decoder: what a speaking-rate term needs."""
+        m = self.model
+        d = m.predictor.text_encoder(prep.d_en, style[:, 128:], prep.lengths, prep.mask)
+        x, _ = m.predictor.lstm(d)
+        return torch.sigmoid(m.predictor.duration_proj(x)).sum(dim=-1).squeeze(0)
+
     def forward(self, prep: Prepared, style: "torch.Tensor", speed: float = 1.0,
                 durations: "torch.Tensor | None" = None, audio: bool = True,
                 window: tuple[int, int] | None = None) -> Forward:

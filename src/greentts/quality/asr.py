@@ -106,12 +106,22 @@ def _hanzi(text: str) -> str:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER after the same English normalization on both sides (Whisper writes "2:30" for "half past
+    two" and "2nd" for "second": number format is not a recognition error)."""
     import jiwer
 
+    from ..text.normalize import normalize_en
+
+    reference, hypothesis = normalize_en(reference), normalize_en(hypothesis)
     return float(jiwer.wer(" ".join(_words(reference)), " ".join(_words(hypothesis)) or "<empty>"))
 
 
 def char_error_rate(reference: str, hypothesis: str) -> float:
+    """CER over Han characters and alphanumerics, after Mandarin number normalization on both sides
+    (Whisper writes "第2个", "320页"; read aloud those are 第二个, 三百二十页)."""
     import jiwer
 
+    from ..text.normalize import normalize_zh
+
+    reference, hypothesis = normalize_zh(reference), normalize_zh(hypothesis)
     return float(jiwer.cer(_hanzi(reference), _hanzi(hypothesis) or "<empty>"))

@@ -23,13 +23,17 @@ import io
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["FORMATS", "encode", "write", "format_for_path", "StreamResampler", "loudness_gain", "silence",
-           "default_rate"]
+__all__ = ["FORMATS", "encode", "write", "format_for_path", "StreamResampler", "StreamEncoder", "loudness_gain",
+           "silence", "default_rate", "MEDIA_TYPES", "check_format"]
+
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+               "opus": "audio/ogg; codecs=opus", "pcm": "audio/L16", "mulaw": "audio/basic"}
 
 _SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT", "ulaw": "ULAW"}
 FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -77,6 +81,11 @@ def _check(format: str, subtype: str | None, sample_rate: int) -> tuple[str, str
     if not 8000 <= sample_rate <= 48000:
         raise FormatError(f"sample rate must be 8000..48000 Hz, got {sample_rate}")
     return major, _SUBTYPES.get(sub, sub)
+
+
+def check_format(format: str, sample_rate: int, subtype: str | None = None) -> None:
+    """Raise :class:`FormatError` (naming the problem) unless ``format`` can be written at ``sample_rate``."""
+    _check(format, subtype, sample_rate)
 
 
 def encode(audio: np.ndarray, sample_rate: int, format: str = "wav", subtype: str | None = None) -> bytes:
@@ -147,3 +156,122 @@ def loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float) -> fl
     gain = 10 ** ((target_lufs - level) / 20)
     peak = float(np.max(np.abs(audio)))
     return float(min(gain, 0.989 / peak)) if peak > 0 else float(gain)
+
+
+class _Sink:
+    """A seekable byte sink for libsndfile that hands out each byte once, in order.
+
+    Encoders that go back to patch a header at the end (FLAC's STREAMINFO, MP3's Info frame) patch bytes
+    that were already sent: those rewrites are dropped, which leaves valid streams with "length unknown".
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._sent = 0
+
+    def write(self, data: bytes) -> int:
+        end = self._pos + len(data)
+        if end > len(self._buf):
+            self._buf.extend(b"\0" * (end - len(self._buf)))
+        start = max(self._pos, self._sent)  # already-sent bytes cannot change any more
+        if start < end:
+            self._buf[start:end] = data[start - self._pos:]
+        self._pos = end
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else len(self._buf) + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:  # libsndfile may read back what it wrote (headers)
+        data = bytes(self._buf[self._pos: None if n < 0 else self._pos + n])
+        self._pos += len(data)
+        return data
+
+    def take(self) -> bytes:
+        out = bytes(self._buf[self._sent:])
+        self._sent = len(self._buf)
+        return out
+
+
+class StreamEncoder:
+    """Encode audio progressively: ``feed(chunk)`` returns the bytes ready so far, ``finish()`` the rest.
+
+    pcm and mulaw are headerless; wav gets a header whose sizes say "unknown length" (0xFFFFFFFF, as
+    streaming servers send it; players read to the end); mp3 (constant bitrate), ogg and opus come from
+    libsndfile as it encodes. flac is held back and sent whole by ``finish()``: its header carries the
+    length, which common decoders (libsndfile among them) need. Concatenating everything returned is a
+    valid file of the format.
+    """
+
+    PROGRESSIVE = frozenset({"wav", "pcm", "mulaw", "mp3", "ogg", "opus"})
+
+    def __init__(self, format: str, sample_rate: int, subtype: str | None = None) -> None:
+        self.format, self.sample_rate = format, sample_rate
+        major, sub = _check(format, subtype, sample_rate)
+        self._header = b""
+        self._file = None
+        self._held: list[np.ndarray] | None = None if format in self.PROGRESSIVE else []
+        self._subtype = subtype
+        if self._held is not None:
+            return
+        if major in ("RAW", "WAV"):
+            self._raw_sub = "ULAW" if sub == "ULAW" else sub
+            if major == "WAV":
+                self._header = _wav_stream_header(sample_rate, sub)
+                if sub not in ("PCM_16",):
+                    raise FormatError("streamed wav is 16-bit PCM; use a non-streamed request for other subtypes")
+        else:
+            import soundfile as sf
+
+            self._sink = _Sink()
+            # constant bitrate (~80 kb/s at 24 kHz): a decoder can tell the length from the size
+            extra: dict[str, Any] = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if format == "mp3" else {}
+            self._file = sf.SoundFile(self._sink, mode="w", samplerate=sample_rate, channels=1, format=major,
+                                      subtype=sub, **extra)
+
+    def feed(self, audio: np.ndarray) -> bytes:
+        data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+        if self._held is not None:
+            self._held.append(data)
+            return b""
+        head, self._header = self._header, b""
+        if self._file is None:
+            return head + _raw(data, self._raw_sub)
+        if len(data):
+            self._file.write(data)
+        return head + self._sink.take()
+
+    def finish(self) -> bytes:
+        if self._held is not None:
+            whole = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
+            self._held = []
+            return encode(whole, self.sample_rate, self.format, self._subtype)
+        head, self._header = self._header, b""
+        if self._file is None:
+            return head
+        self._file.close()
+        return head + self._sink.take()
+
+
+def _raw(data: np.ndarray, sub: str) -> bytes:
+    if sub == "ULAW":
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, data, 8000, format="RAW", subtype="ULAW")
+        return buf.getvalue()
+    return (np.round(data * 32767.0).astype("<i2")).tobytes()
+
+
+def _wav_stream_header(sample_rate: int, sub: str) -> bytes:
+    import struct
+
+    unknown = 0xFFFFFFFF
+    return (b"RIFF" + struct.pack("<I", unknown) + b"WAVE" + b"fmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16) + b"data" +
+            struct.pack("<I", unknown))

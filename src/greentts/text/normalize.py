@@ -381,7 +381,8 @@ def _zh_time(m: re.Match[str]) -> str:
 def _zh_number(m: re.Match[str], text: str) -> str:
     num = m["num"]
     after = text[m.end(): m.end() + 1]
-    if num == "2" and after and after in _ZH_CLASSIFIERS and not m["neg"]:
+    before = text[m.start() - 1: m.start()] if m.start() else ""
+    if num == "2" and after and after in _ZH_CLASSIFIERS and not m["neg"] and before != "第":  # 第二个, not 第两个
         return "两"
     # long digit strings without separators (codes, IDs) are read digit by digit
     if (re.fullmatch(r"0\d+|\d{5,}", num) and "," not in num) or len(num.replace(",", "")) > 15:

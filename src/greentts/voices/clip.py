@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Clip", "prepare_clip", "CLIP_RATE", "MIN_CLIP_S", "MAX_CLIP_S"]
+__all__ = ["Clip", "prepare_clip", "speech_duration", "CLIP_RATE", "MIN_CLIP_S", "MAX_CLIP_S"]
 
 CLIP_RATE = 24000
 MIN_CLIP_S = 3.0
@@ -77,6 +77,13 @@ def prepare_clip(audio: str | Path | np.ndarray, sample_rate: int | None = None)
     samples = samples.astype(np.float32)
     pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     return Clip(samples, CLIP_RATE, hashlib.sha256(pcm.tobytes()).hexdigest(), trimmed, source)
+
+
+def speech_duration(samples: np.ndarray) -> float:
+    """Seconds of ``samples`` (24 kHz) between the first and last non-silent frame, trimmed exactly as
+    :func:`prepare_clip` trims a reference: what a clip's duration is compared with."""
+    start, end = _speech_bounds(np.asarray(samples, np.float32), "the audio")
+    return (end - start) / CLIP_RATE
 
 
 def _read(audio: str | Path | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, str]:

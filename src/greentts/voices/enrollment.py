@@ -125,8 +125,15 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
                 f0_cal = s_cal.get("f0_median_hz", f0)
                 if abs(f0_cal / target - 1) < abs(f0 / target - 1) and s_cal["similarity"] >= s_final["similarity"] - 0.02:
                     final, chosen, s_final = table_c, chosen + "+pitch-calibrated", s_cal
+            pace = None
+            if stats.get("rate_ratio") is not None:  # measured: the clone reading the transcript vs the clip
+                pace = {"start_voice": round(stats["rate_ratio"], 4),
+                        "clone": round(enroller.rate_ratio(ref, final), 4),
+                        "measured_on": "transcript read on the ONNX path, duration / clip duration"}
         timings["total_s"] = time.perf_counter() - t0
         meta = dict(meta)
+        if pace is not None:
+            meta["duration_ratio"] = pace
         meta.update(status="done" if not job._cancel.is_set() else "cancelled", chosen=chosen,
                     steps_run=stats["steps"],
                     similarity={"reached": round(s_final["similarity"], 4),

@@ -1,0 +1,56 @@
+"""Prometheus metrics, on a registry of the app's own (no process-wide globals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+
+
+class Metrics:
+    def __init__(self, engine: Any) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("greentts_requests_total", "HTTP requests by route and status", ["route", "status"],
+                                registry=r)
+        self.first_audio = Histogram("greentts_time_to_first_audio_seconds",
+                                     "request received -> first audio byte ready", buckets=LATENCY_BUCKETS, registry=r)
+        self.latency = Histogram("greentts_request_duration_seconds", "request received -> last byte ready",
+                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.rtf = Histogram("greentts_rtf", "wall seconds per audio second, per speech request",
+                             buckets=RTF_BUCKETS, registry=r)
+        self.audio_s = Counter("greentts_audio_seconds_total", "audio produced", ["backend"], registry=r)
+        self.energy_j = Counter("greentts_energy_joules_total", "energy attributed to requests",
+                                ["method", "backend"], registry=r)
+        self.gco2e = Counter("greentts_gco2e_total", "emissions attributed to requests (grams CO2e)",
+                             ["backend"], registry=r)
+        self.in_flight = Gauge("greentts_requests_in_flight", "speech requests admitted and not finished",
+                               registry=r)
+        self.rejected = Counter("greentts_rejected_total", "speech requests refused with 429", registry=r)
+        self.model_load = Gauge("greentts_model_load_seconds", "seconds to load and warm the models", registry=r)
+        Gauge("greentts_queue_depth", "segments waiting in the scheduler", registry=r).set_function(
+            lambda: engine.stats()["queue_depth"])
+        Gauge("greentts_busy_workers", "scheduler workers running a segment", registry=r).set_function(
+            lambda: engine.stats()["busy_workers"])
+        Gauge("greentts_workers", "scheduler workers", registry=r).set_function(lambda: engine.workers)
+        Gauge("greentts_idle_joules", "idle energy since start (not attributed to requests)",
+              registry=r).set_function(lambda: engine.energy().idle_j)
+        Gauge("greentts_startup_joules", "model loading and warm-up energy", registry=r).set_function(
+            lambda: engine.energy().startup_j)
+        Gauge("greentts_energy_total_joules", "all energy since start (idle + attributed + in flight)",
+              registry=r).set_function(lambda: engine.energy().total_j)
+
+    def speech_done(self, backend: str, audio_s: float, wall_s: float, energy: Any) -> None:
+        self.audio_s.labels(backend).inc(audio_s)
+        if audio_s > 0:
+            self.rtf.observe(wall_s / audio_s)
+        if energy is not None:
+            self.energy_j.labels(energy.method, backend).inc(energy.joules)
+            self.gco2e.labels(backend).inc(energy.gco2e)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,214 @@
+"""HTTP routes: thin handlers that parse, call the service on ``request.app.state``, and shape replies."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import uuid
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ..errors import GreenTTSError, VoiceError
+from .auth import caller_namespace
+from .schemas import MODELS, SpeechRequest
+from .serving import HTTPError, Job, SpeechService, media_type, status_for
+
+router = APIRouter()
+
+
+def service(request: Request) -> SpeechService:
+    return request.app.state.service
+
+
+# -- speech ------------------------------------------------------------------------------------------
+
+@router.post("/v1/audio/speech")
+async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller_namespace)) -> Response:
+    svc = service(request)
+    svc.admit()
+    try:
+        stream, record, encoder = await anyio.to_thread.run_sync(svc.open, body, ns)
+    except BaseException:
+        svc.release()
+        raise
+    if not body.stream and body.stream_format == "audio":  # whole file: the energy travels in headers
+        try:
+            data = b"".join([part async for part in svc.chunks(stream, record, encoder)])
+        except GreenTTSError as exc:
+            raise HTTPError(*status_for(exc)[:1], str(exc), status_for(exc)[1]) from None
+        finally:
+            svc.release()
+        return Response(data, media_type=media_type(body.response_format), headers=svc.energy_headers(record))
+
+    async def released(gen: Any) -> Any:
+        try:
+            async for part in gen:
+                yield part
+        finally:
+            svc.release()
+
+    headers = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend,
+               "x-greentts-energy": f"/v1/requests/{record.id}", "Cache-Control": "no-store"}
+    if record.notes:
+        headers["x-greentts-notes"] = "; ".join(record.notes)[:500]
+    if body.stream_format == "sse":
+        gen = svc.sse(stream, record, encoder, input_chars=len(body.input))
+        return StreamingResponse(released(gen), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(released(svc.chunks(stream, record, encoder)),
+                             media_type=media_type(body.response_format), headers=headers)
+
+
+@router.get("/v1/requests/{request_id}")
+async def request_report(request_id: str, request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
+    record = service(request).records.get(request_id)
+    if record is None:
+        raise HTTPError(404, f"no finished request {request_id!r} (reports of the last "
+                             f"{service(request).config.keep_reports} requests are kept)", code="not_found")
+    return record.as_dict()
+
+
+# -- models and voices -------------------------------------------------------------------------------
+
+@router.get("/v1/models")
+async def models(_: str = Depends(caller_namespace)) -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "greentts",
+                                        "tier": tier} for m, tier in MODELS.items()]}
+
+
+@router.get("/v1/voices")
+async def voices(request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
+    engine = service(request).engine
+    out = []
+    for v in engine.list_voices():
+        name = str(v["name"])
+        if v.get("enrolled"):
+            if ns and not name.startswith(ns):
+                continue
+            if not ns and name[:1] == "k" and "_" in name[:10] and request.app.state.auth:
+                continue
+            name = name[len(ns):]
+        out.append({**v, "name": name})
+    return {"object": "list", "data": out}
+
+
+@router.post("/v1/voices", status_code=202)
+async def enroll(request: Request, file: UploadFile = File(...), name: str = Form(...),
+                 text: str | None = Form(None), language: str | None = Form(None),
+                 ns: str = Depends(caller_namespace)) -> JSONResponse:
+    svc = service(request)
+    cfg = svc.config
+    try:
+        from ..clone import require
+
+        require("torch")
+    except GreenTTSError as exc:
+        raise HTTPError(501, str(exc), "server_error", code="clone_extra_missing") from None
+    limit = int(cfg.max_upload_mb * 1024 * 1024)
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPError(413, f"the upload is over {cfg.max_upload_mb:g} MB", param="file", code="upload_too_large")
+    suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
+    tmp = Path(tempfile.mkdtemp(prefix="greentts-upload-")) / f"clip{suffix}"
+    tmp.write_bytes(data)
+    _check_upload(tmp, cfg.max_upload_s)
+    job = Job(uuid.uuid4().hex[:16], name)
+    full = ns + name
+    svc.jobs[job.id] = job
+
+    def progress(stage: str, done: int, total: int) -> None:
+        job.status = {"analyse": "analysing", "preview": "preview", "refine": "refining"}.get(stage, job.status)
+        job.stage, job.done, job.total = stage, done, total
+
+    def run() -> None:
+        try:
+            job.status = "analysing"
+            enrollment = svc.engine.enroll(tmp, full, text=text or None, lang=language or None, progress=progress)
+            job.meta = {**enrollment.meta, "name": name}
+            job.status = "done"
+        except GreenTTSError as exc:
+            job.status, job.error = "error", str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported on the job, never lost
+            job.status, job.error = "error", f"enrollment failed: {exc!r}"
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    try:
+        from ..voices.store import check_voice_name
+
+        check_voice_name(full)
+        if full in svc.engine.voices.names():
+            raise VoiceError(f"{name!r} is a stock voice; choose another name")
+    except GreenTTSError as exc:
+        raise HTTPError(400, str(exc), param="name") from None
+    threading.Thread(target=run, name=f"greentts-http-enroll-{job.id}", daemon=True).start()
+    return JSONResponse(job.as_dict() | {"status_url": f"/v1/voices/jobs/{job.id}"}, status_code=202)
+
+
+def _check_upload(path: Path, max_s: float) -> None:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # noqa: BLE001 - libsndfile's errors vary
+        raise HTTPError(400, f"the upload is not readable audio: {exc}", param="file", code="bad_audio") from None
+    if info.frames / info.samplerate > max_s:
+        raise HTTPError(413, f"the upload is {info.frames / info.samplerate:.0f} s long; the limit is {max_s:g} s "
+                             "(3-30 s of speech is used)", param="file", code="upload_too_long")
+
+
+@router.get("/v1/voices/jobs/{job_id}")
+async def job_status(job_id: str, request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
+    job = service(request).jobs.get(job_id)
+    if job is None:
+        raise HTTPError(404, f"no enrollment job {job_id!r}", code="not_found")
+    return job.as_dict()
+
+
+@router.delete("/v1/voices/{name}")
+async def delete_voice(name: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
+    engine = service(request).engine
+    if name in engine.voices.names():
+        raise HTTPError(400, f"{name!r} is a stock voice and cannot be deleted", param="name")
+    try:
+        engine.voices.delete(ns + name)
+    except VoiceError:
+        raise HTTPError(404, f"no enrolled voice named {name!r}", param="name", code="not_found") from None
+    return {"deleted": name}
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(service(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+    if state.ready.is_set():
+        return JSONResponse({"status": "ready", "model_load_s": state.load_s})
+    if state.load_error:
+        return JSONResponse({"status": "failed", "error": state.load_error}, status_code=503)
+    return JSONResponse({"status": "loading"}, status_code=503)
+
+
+@router.get("/v1/stats")
+async def stats(request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
+    return service(request).totals()
+
+
+@router.get("/", response_class=HTMLResponse)
+async def ui() -> HTMLResponse:
+    return HTMLResponse((files("greentts.server") / "web" / "index.html").read_text(encoding="utf-8"))

@@ -1,0 +1,61 @@
+"""Request and response bodies. The speech request is OpenAI's ``/v1/audio/speech`` schema plus
+greentts extensions (``language``, ``sample_rate``, ``pronunciations``, ``tier``, ``stream``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SpeechRequest", "ErrorBody", "error_body", "OPENAI_VOICES", "MODELS", "PRESET_WORDS"]
+
+# OpenAI's voice names -> the Kokoro voice that plays the part (most have a namesake in Kokoro v1.0).
+OPENAI_VOICES = {"alloy": "af_alloy", "echo": "am_echo", "fable": "bm_fable", "onyx": "am_onyx",
+                 "nova": "af_nova", "shimmer": "af_bella", "ash": "am_adam", "ballad": "bm_lewis",
+                 "coral": "af_heart", "sage": "af_sarah", "verse": "am_michael"}
+# model id -> tier ("auto": the tier with the lowest measured energy that can speak the request)
+MODELS = {"tts-1": "standard", "tts-1-hd": "standard", "gpt-4o-mini-tts": "standard", "kokoro": "standard",
+          "greentts": "standard", "greentts-eco": "eco", "hibari": "eco", "greentts-auto": "auto"}
+# words in ``instructions`` -> prosody preset (first match wins; none -> instructions are not applied)
+PRESET_WORDS = {
+    "cheerful": ("cheerful", "happy", "excited", "upbeat", "joyful", "enthusiastic", "friendly", "开心", "高兴"),
+    "calm": ("calm", "soothing", "relaxed", "gentle", "soft", "quiet", "平静", "温柔"),
+    "serious": ("serious", "formal", "stern", "grave", "authoritative", "严肃"),
+    "news": ("news", "anchor", "broadcast", "announcer", "reporter", "新闻", "播报"),
+    "storytelling": ("story", "narrat", "fairy", "bedtime", "故事", "讲述"),
+    "neutral": ("neutral", "plain", "flat", "中性"),
+}
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., description="tts-1, tts-1-hd, gpt-4o-mini-tts, kokoro (standard tier), "
+                                        "greentts-eco / hibari (eco), greentts-auto (auto)")
+    input: str = Field(..., description="the text to speak (English, Mandarin or both)")
+    voice: str = Field(..., description="an OpenAI voice name, a stock or enrolled voice, or a blend a:0.6,b:0.4")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, description="0.5-2.0 here (OpenAI allows 0.25-4.0)")
+    instructions: str | None = Field(None, description="mapped to a prosody preset when it names a style")
+    stream_format: Literal["audio", "sse"] = "audio"
+    # greentts extensions
+    language: Literal["auto", "en", "zh"] = "auto"
+    sample_rate: int | None = Field(None, description="output rate, 8000-48000 Hz (default 24000)")
+    pronunciations: list[dict[str, Any]] = Field(default_factory=list,
+                                                 description="per-request dictionary entries")
+    tier: Literal["standard", "eco", "auto"] | None = Field(None, description="overrides the model's tier")
+    prosody: Literal["neutral", "news", "storytelling", "cheerful", "calm", "serious"] | None = None
+    stream: bool = Field(True, description="false: send the whole file at once, with the energy in headers")
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error JSON: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": ErrorBody(message=message, type=type, param=param, code=code).model_dump()}

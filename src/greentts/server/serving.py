@@ -1,0 +1,309 @@
+"""The speech service: between HTTP and the engine. Translates OpenAI requests into engine settings,
+admits or refuses work (429), streams encoded audio as segments finish, stops at the next segment when
+the client goes away or the request times out, and keeps each finished request's energy report."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
+from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format
+from .config import ServerConfig
+from .metrics import Metrics
+from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
+
+__all__ = ["SpeechService", "HTTPError", "TooBusy", "status_for", "Job", "namespace"]
+
+
+class HTTPError(Exception):
+    """An error with its HTTP status and OpenAI error fields."""
+
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers or {}
+
+
+class TooBusy(HTTPError):
+    pass
+
+
+def status_for(exc: GreenTTSError) -> tuple[int, str]:
+    """HTTP status and OpenAI error type for a greentts error."""
+    if isinstance(exc, Overloaded):
+        return 429, "rate_limit_error"
+    if isinstance(exc, EngineClosed):
+        return 503, "server_error"
+    if isinstance(exc, (InputError, VoiceError)):
+        return 400, "invalid_request_error"
+    if isinstance(exc, ModelError):
+        return 500, "server_error"
+    return 500, "server_error"
+
+
+def namespace(key: str | None) -> str:
+    """Enrolled voices of an API key live under ``k<8 hex>_``; without auth there is no namespace."""
+    return "" if not key else "k" + hashlib.sha256(key.encode()).hexdigest()[:8] + "_"
+
+
+@dataclass
+class Record:
+    """One speech request, kept after it ends so its energy can be fetched."""
+
+    id: str
+    model: str
+    voice: str
+    format: str
+    status: str = "running"
+    received: float = field(default_factory=time.perf_counter)
+    first_audio_s: float | None = None
+    total_s: float | None = None
+    audio_s: float = 0.0
+    tier: str = ""
+    backend: str = ""
+    energy: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        rtf = (self.total_s / self.audio_s) if self.total_s and self.audio_s else None
+        return {"id": self.id, "status": self.status, "model": self.model, "voice": self.voice,
+                "format": self.format, "tier": self.tier, "backend": self.backend,
+                "first_audio_s": None if self.first_audio_s is None else round(self.first_audio_s, 4),
+                "total_s": None if self.total_s is None else round(self.total_s, 4),
+                "audio_s": round(self.audio_s, 4), "rtf": None if rtf is None else round(rtf, 4),
+                "energy": self.energy, "notes": self.notes}
+
+
+@dataclass
+class Job:
+    """An enrollment started over HTTP."""
+
+    id: str
+    name: str
+    status: str = "queued"  # queued | analysing | preview | refining | done | error
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    meta: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "status": self.status,
+                "progress": {"stage": self.stage, "done": self.done, "total": self.total},
+                "error": self.error, "voice": self.meta}
+
+
+class SpeechService:
+    def __init__(self, engine: Any, config: ServerConfig, metrics: Metrics) -> None:
+        self.engine, self.config, self.metrics = engine, config, metrics
+        self._lock = threading.Lock()
+        self._active = 0
+        self.records: OrderedDict[str, Record] = OrderedDict()
+        self.jobs: dict[str, Job] = {}
+        self.served = 0
+        self.audio_s = 0.0
+        self.joules = 0.0
+        self.gco2e = 0.0
+
+    # -- admission -------------------------------------------------------------------------------
+
+    def admit(self) -> None:
+        with self._lock:
+            if self._active >= self.config.max_requests:
+                self.metrics.rejected.inc()
+                raise TooBusy(429, f"the server is busy ({self._active} speech requests running, the limit is "
+                                   f"{self.config.max_requests}); retry after {self.config.retry_after_s} s",
+                              "rate_limit_error", code="server_busy",
+                              headers={"Retry-After": str(self.config.retry_after_s)})
+            self._active += 1
+            self.metrics.in_flight.set(self._active)
+
+    def release(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self.metrics.in_flight.set(self._active)
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def resolve_voice(self, spec: str, ns: str) -> str:
+        """OpenAI names -> Kokoro voices; the caller's enrolled voices by their plain name; blends too."""
+        parts = []
+        for part in spec.split(","):
+            name, sep, weight = part.strip().partition(":")
+            name = OPENAI_VOICES.get(name, name)
+            if ns and name not in self.engine.voices.names() and not name.startswith(ns):
+                name = ns + name
+            parts.append(name + (sep + weight if sep else ""))
+        return ",".join(parts)
+
+    def settings(self, req: SpeechRequest, ns: str) -> tuple[dict[str, Any], list[str]]:
+        """Engine settings for ``req`` and notes on what was mapped (sent back in a header)."""
+        notes: list[str] = []
+        if req.model not in MODELS:
+            raise HTTPError(400, f"unknown model {req.model!r}; choose from {', '.join(MODELS)}", param="model",
+                            code="model_not_found")
+        if not req.input.strip():
+            raise HTTPError(400, "input is empty: give the text to speak", param="input")
+        if len(req.input) > self.config.max_input_chars:
+            raise HTTPError(413, f"input is {len(req.input)} characters; the limit is {self.config.max_input_chars} "
+                                 "(split the text, or use a batch job)", param="input", code="input_too_long")
+        if not 0.5 <= req.speed <= 2.0:
+            raise HTTPError(400, f"speed {req.speed} is outside 0.5-2.0 (the range this engine speaks)",
+                            param="speed")
+        if req.response_format == "aac":
+            raise HTTPError(400, "response_format 'aac' is not available (no AAC encoder ships with greentts); "
+                                 "use mp3, opus, flac, wav or pcm", param="response_format",
+                            code="unsupported_format")
+        rate = req.sample_rate or 24000
+        try:
+            check_format(req.response_format, rate)
+        except FormatError as exc:
+            raise HTTPError(400, str(exc), param="sample_rate" if req.sample_rate else "response_format") from None
+        prosody = req.prosody
+        if req.instructions and prosody is None:
+            low = req.instructions.lower()
+            prosody = next((p for p, words in PRESET_WORDS.items() if any(w in low for w in words)), None)
+            notes.append(f"instructions->prosody={prosody}" if prosody else "instructions not applied (no preset "
+                         "named: " + ", ".join(PRESET_WORDS) + ")")
+        if req.voice in OPENAI_VOICES:
+            notes.append(f"voice {req.voice}->{OPENAI_VOICES[req.voice]}")
+        s: dict[str, Any] = {"voice": self.resolve_voice(req.voice, ns), "lang": req.language,
+                             "tier": req.tier or MODELS[req.model], "speed": req.speed, "sample_rate": req.sample_rate,
+                             "prosody": prosody, "pronunciations": tuple(req.pronunciations)}
+        return s, notes
+
+    def open(self, req: SpeechRequest, ns: str) -> tuple[Any, Record, StreamEncoder]:
+        """Validate and start the request (raises HTTPError); the caller iterates with :meth:`body`."""
+        settings, notes = self.settings(req, ns)
+        record = Record(uuid.uuid4().hex[:16], req.model, settings["voice"], req.response_format, notes=notes)
+        try:
+            stream = self.engine.stream(req.input, **settings)
+        except GreenTTSError as exc:
+            status, kind = status_for(exc)
+            param = "voice" if isinstance(exc, VoiceError) else None
+            raise HTTPError(status, str(exc), kind, param=param) from None
+        record.tier, record.backend = stream.tier, stream.backend.name
+        return stream, record, StreamEncoder(req.response_format, stream.sample_rate)
+
+    async def chunks(self, stream: Any, record: Record, encoder: StreamEncoder,
+                     is_disconnected: Any = None) -> AsyncIterator[bytes]:
+        """Encoded bytes as segments finish. Stops at the next segment boundary on disconnect or timeout;
+        the stream is closed (pending segments cancelled) whatever happens."""
+        deadline = record.received + self.config.request_timeout_s
+        sentinel = object()
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(next, stream, sentinel)
+                if chunk is sentinel:
+                    break
+                record.audio_s += chunk.duration_s
+                data = encoder.feed(chunk.audio)
+                if data:
+                    if record.first_audio_s is None:
+                        record.first_audio_s = time.perf_counter() - record.received
+                        self.metrics.first_audio.observe(record.first_audio_s)
+                    yield data
+                if time.perf_counter() > deadline:
+                    record.status = "timeout"
+                    record.notes.append(f"stopped after {self.config.request_timeout_s:g} s (request_timeout_s)")
+                    return
+                if is_disconnected is not None and await is_disconnected():
+                    record.status = "cancelled"
+                    return
+            tail = encoder.finish()
+            if tail:
+                if record.first_audio_s is None:
+                    record.first_audio_s = time.perf_counter() - record.received
+                    self.metrics.first_audio.observe(record.first_audio_s)
+                yield tail
+            record.status = "complete"
+        except GreenTTSError as exc:
+            record.status = "error"
+            record.notes.append(str(exc))
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(stream.close)
+                if record.status == "running":
+                    record.status = "cancelled"
+                self.finish(stream, record)
+
+    async def sse(self, stream: Any, record: Record, encoder: StreamEncoder, is_disconnected: Any = None,
+                  input_chars: int = 0) -> AsyncIterator[bytes]:
+        """Server-sent events: ``speech.audio.delta`` (base64 audio) ... ``speech.audio.done`` (usage,
+        energy, timings). An error ends the stream with an ``error`` event."""
+        try:
+            async for data in self.chunks(stream, record, encoder, is_disconnected):
+                yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+        except GreenTTSError as exc:
+            status, kind = status_for(exc)
+            yield _event({"type": "error", "error": {"message": str(exc), "type": kind, "code": str(status)}})
+            return
+        if record.status == "complete":
+            yield _event({"type": "speech.audio.done",
+                          "usage": {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars},
+                          "greentts": record.as_dict()})
+        elif record.status == "timeout":
+            yield _event({"type": "error", "error": {"message": record.notes[-1], "type": "timeout", "code": "504"}})
+
+    def finish(self, stream: Any, record: Record) -> None:
+        record.total_s = time.perf_counter() - record.received
+        energy = stream.energy
+        if energy is not None:
+            record.energy = energy.as_dict()
+        self.metrics.speech_done(record.backend, record.audio_s, record.total_s, energy)
+        self.metrics.latency.labels("/v1/audio/speech").observe(record.total_s)
+        with self._lock:
+            self.served += 1
+            self.audio_s += record.audio_s
+            if energy is not None:
+                self.joules += energy.joules
+                self.gco2e += energy.gco2e
+            self.records[record.id] = record
+            while len(self.records) > self.config.keep_reports:
+                self.records.popitem(last=False)
+
+    def energy_headers(self, record: Record) -> dict[str, str]:
+        h = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend}
+        if record.notes:
+            h["x-greentts-notes"] = "; ".join(record.notes)[:500]
+        e = record.energy
+        if e is not None:
+            h.update({"x-greentts-energy-joules": f"{e['joules']:.6g}", "x-greentts-energy-kwh": f"{e['kwh']:.6g}",
+                      "x-greentts-gco2e": f"{e['gco2e']:.6g}", "x-greentts-energy-method": e["method"],
+                      "x-greentts-audio-seconds": f"{record.audio_s:.4f}"})
+            if record.total_s and record.audio_s:
+                h["x-greentts-rtf"] = f"{record.total_s / record.audio_s:.4f}"
+        return h
+
+    def totals(self) -> dict[str, Any]:
+        t = self.engine.energy()
+        with self._lock:
+            return {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
+                    "request_gco2e": self.gco2e, "in_flight": self._active, **self.engine.stats(),
+                    "engine_energy": {"total_j": t.total_j, "idle_j": t.idle_j, "attributed_j": t.attributed_j,
+                                      "startup_j": t.startup_j, "method": t.method}}
+
+
+def media_type(fmt: str) -> str:
+    return MEDIA_TYPES[fmt]
+
+
+def _event(obj: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n".encode()
