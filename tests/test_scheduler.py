@@ -132,3 +132,20 @@ def test_close_fails_a_waiting_exclusive_task():
     fut = sched.try_submit_exclusive(lambda st: time.sleep(0.2))
     sched.close()
     assert fut.done()
+
+
+def test_latency_worker_runs_first_segments_while_regular_workers_are_busy():
+    release = threading.Event()
+    sched = Scheduler(1, lambda i: i, latency_workers=1, latency_priority=0)
+    try:
+        long_ = [sched.submit(lambda st: (release.wait(5), st)[1], priority=1) for _ in range(3)]
+        time.sleep(0.05)
+        first = sched.submit(lambda st: st, priority=0)
+        assert first.result(2) == 1  # ran on the latency worker (index 1) while worker 0 was blocked
+        assert not any(f.done() for f in long_)  # the latency worker never took a priority-1 task
+        release.set()
+        assert [f.result(5) for f in long_] == [0, 0, 0]
+        assert sorted(sched.run_on_each_worker(lambda st: st)) == [0, 1]  # warm-up reaches both kinds
+    finally:
+        release.set()
+        sched.close()

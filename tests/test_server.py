@@ -234,3 +234,49 @@ def test_api_keys_and_voice_namespaces(engine, tmp_path):
             engine.voices.delete(own)
     finally:
         server.stop()
+
+
+def test_request_timeout_stops_at_a_segment_boundary(engine):
+    server, app = _serve(engine, request_timeout_s=0.5, warm_up=False)
+    try:
+        body = {"model": "tts-1", "voice": "af_heart", "input": LONG, "response_format": "pcm",
+                "stream_format": "sse"}
+        with httpx.stream("POST", server.url + "/v1/audio/speech", json=body, timeout=120) as r:
+            events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "timeout"
+        assert "request_timeout_s" in events[-1]["error"]["message"]
+    finally:
+        server.stop()
+    assert engine.wait_idle(60)
+
+
+def test_enrollment_over_http_is_a_job(live, engine, tmp_path):
+    pytest.importorskip("torch")
+    ref = engine.synthesize("I moved to the coast three years ago, and I still walk along the harbour every "
+                            "evening.", voice="am_eric")
+    path = tmp_path / "ref.wav"
+    ref.save(path)
+    url = live[0].url
+    with open(path, "rb") as f:
+        r = httpx.post(url + "/v1/voices", files={"file": ("ref.wav", f, "audio/wav")},
+                       data={"name": "http-voice", "language": "en", "steps": "2"}, timeout=60)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    deadline = time.time() + 300
+    while job["status"] not in ("done", "error") and time.time() < deadline:
+        time.sleep(1)
+        job = httpx.get(url + job.get("status_url", f"/v1/voices/jobs/{job['id']}")).json()
+    try:
+        assert job["status"] == "done", job
+        assert job["voice"]["steps_run"] == 2 and job["voice"]["similarity"]["reached"] > 0
+        names = {v["name"] for v in httpx.get(url + "/v1/voices").json()["data"]}
+        assert "http-voice" in names
+        r = httpx.post(url + "/v1/audio/speech", json={"model": "tts-1", "voice": "http-voice", "input": "Cloned.",
+                                                       "response_format": "wav", "stream": False}, timeout=120)
+        assert r.status_code == 200 and len(r.content) > 20000
+    finally:
+        assert httpx.delete(url + "/v1/voices/http-voice").json() == {"deleted": "http-voice"}
+    assert httpx.delete(url + "/v1/voices/http-voice").status_code == 404
+    assert httpx.delete(url + "/v1/voices/af_heart").status_code == 400
+    r = httpx.post(url + "/v1/voices", files={"file": ("x.wav", b"not audio", "audio/wav")}, data={"name": "x"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_audio"

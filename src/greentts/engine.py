@@ -98,7 +98,8 @@ class Engine:
         self.accountant.start_polling(ENERGY_POLL_S, self._record_session if self.ledger else None)
         self._scheduler: Scheduler[_Worker] = Scheduler(
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
-                                            self.startup_energy), self.config.queue_size)
+                                            self.startup_energy), self.config.queue_size,
+            latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
         self._closed = False
         self._lock = threading.Lock()
         self._enroller: Any = None

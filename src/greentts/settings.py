@@ -29,6 +29,8 @@ class EngineConfig(_Strict):
     cache_dir: Path | None = Field(None, description="where assembled weights live (default ~/.cache/greentts)")
     workers: int | None = Field(None, ge=1, le=256, description="scheduler workers (default: one per core)")
     threads_per_worker: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker session")
+    latency_workers: int = Field(1, ge=0, le=8, description="extra workers that only run streams' first "
+                                 "segments (interactive), so first audio does not wait for a free worker")
     kokoro_graph: Literal["im2col", "original"] = Field(
         "im2col", description="im2col: lossless rewrite, same audio bit for bit, faster; original: as shipped")
     voices_dir: Path | None = Field(None, description="enrolled voices (default $XDG_DATA_HOME/greentts/voices)")

@@ -25,10 +25,17 @@ T = TypeVar("T")
 
 class Scheduler(Generic[S]):
     def __init__(self, workers: int, make_state: Callable[[int], S], max_queue: int = 1024,
-                 name: str = "greentts-worker") -> None:
+                 name: str = "greentts-worker", latency_workers: int = 0, latency_priority: int = 0) -> None:
+        """``latency_workers``: extra workers that only take tasks of priority <= ``latency_priority``
+        (a stream's first segment), so first audio never waits for a free regular worker. They add
+        threads beyond the cores, but only while such a task runs."""
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        if latency_workers < 0:
+            raise ValueError("latency_workers must be >= 0")
         self.workers = workers
+        self.latency_workers = latency_workers
+        self.latency_priority = latency_priority
         self.max_queue = max_queue
         self._make_state = make_state
         self._heap: list[tuple[int, int, Future[Any], Callable[[S], Any]]] = []
@@ -41,7 +48,7 @@ class Scheduler(Generic[S]):
         self._exclusive: tuple[Future[Any], Callable[[S], Any]] | None = None
         self._exclusive_running = False
         self._threads = [threading.Thread(target=self._loop, args=(i,), name=f"{name}-{i}", daemon=True)
-                         for i in range(workers)]
+                         for i in range(workers + latency_workers)]
         for t in self._threads:
             t.start()
 
@@ -63,7 +70,7 @@ class Scheduler(Generic[S]):
             if len(self._heap) >= self.max_queue:
                 raise Overloaded(f"scheduler queue is full ({self.max_queue} pending)")
             heapq.heappush(self._heap, (priority, next(self._seq), fut, fn))
-            self._cv.notify()
+            self._cv.notify_all()  # latency workers take only some tasks: wake everyone, the right one runs it
         return fut
 
     def try_submit_exclusive(self, fn: Callable[[S], T]) -> Future[T] | None:
@@ -80,15 +87,16 @@ class Scheduler(Generic[S]):
             return fut
 
     def run_on_each_worker(self, fn: Callable[[S], Any], timeout: float = 600.0) -> list[Any]:
-        """Run ``fn`` once on every worker (e.g. to open sessions and warm them up)."""
-        barrier = threading.Barrier(self.workers, timeout=timeout)
+        """Run ``fn`` once on every worker, latency workers included (e.g. to open sessions and warm them up)."""
+        n = self.workers + self.latency_workers
+        barrier = threading.Barrier(n, timeout=timeout)
 
         def task(state: S) -> Any:
             out = fn(state)
             barrier.wait()
             return out
 
-        futures = [self.submit(task, priority=-1) for _ in range(self.workers)]
+        futures = [self.submit(task, priority=min(-1, self.latency_priority)) for _ in range(n)]
         return [f.result(timeout=timeout) for f in futures]
 
     def close(self) -> None:
@@ -108,12 +116,18 @@ class Scheduler(Generic[S]):
             if t is not threading.current_thread():
                 t.join(timeout=30)
 
+    def _ready(self, latency: bool) -> bool:
+        """(lock held) Is there a task this kind of worker may take?"""
+        if not self._heap or self._exclusive is not None:
+            return False
+        return not latency or self._heap[0][0] <= self.latency_priority
+
     def _loop(self, index: int) -> None:
         state: S | None = None
+        latency = index >= self.workers
         while True:
             with self._cv:
-                while not self._closed and not (index == 0 and self._exclusive) and (
-                        not self._heap or self._exclusive is not None):
+                while not self._closed and not (index == 0 and self._exclusive) and not self._ready(latency):
                     self._cv.wait()
                 if self._closed:  # close() has failed everything still queued
                     return

@@ -46,22 +46,30 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
             svc.release()
         return Response(data, media_type=media_type(body.response_format), headers=svc.energy_headers(record))
 
-    async def released(gen: Any) -> Any:
-        try:
-            async for part in gen:
-                yield part
-        finally:
-            svc.release()
-
     headers = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend,
                "x-greentts-energy": f"/v1/requests/{record.id}", "Cache-Control": "no-store"}
     if record.notes:
         headers["x-greentts-notes"] = "; ".join(record.notes)[:500]
     if body.stream_format == "sse":
         gen = svc.sse(stream, record, encoder, input_chars=len(body.input))
-        return StreamingResponse(released(gen), media_type="text/event-stream", headers=headers)
-    return StreamingResponse(released(svc.chunks(stream, record, encoder)),
-                             media_type=media_type(body.response_format), headers=headers)
+        return _Released(gen, svc.release, media_type="text/event-stream", headers=headers)
+    return _Released(svc.chunks(stream, record, encoder), svc.release, media_type=media_type(body.response_format),
+                     headers=headers)
+
+
+class _Released(StreamingResponse):
+    """A streamed body that gives its admission slot back however the response ends, also when the client
+    left before the body started (then nothing was queued: segments are submitted as the body is read)."""
+
+    def __init__(self, content: Any, release: Any, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 @router.get("/v1/requests/{request_id}")
@@ -100,6 +108,7 @@ async def voices(request: Request, ns: str = Depends(caller_namespace)) -> dict[
 @router.post("/v1/voices", status_code=202)
 async def enroll(request: Request, file: UploadFile = File(...), name: str = Form(...),
                  text: str | None = Form(None), language: str | None = Form(None),
+                 steps: int | None = Form(None, ge=0, le=200, description="refinement steps (default 32)"),
                  ns: str = Depends(caller_namespace)) -> JSONResponse:
     svc = service(request)
     cfg = svc.config
@@ -128,7 +137,8 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
     def run() -> None:
         try:
             job.status = "analysing"
-            enrollment = svc.engine.enroll(tmp, full, text=text or None, lang=language or None, progress=progress)
+            enrollment = svc.engine.enroll(tmp, full, text=text or None, lang=language or None, steps=steps,
+                                           progress=progress)
             job.meta = {**enrollment.meta, "name": name}
             job.status = "done"
         except GreenTTSError as exc:
