@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import uuid
@@ -41,7 +42,8 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
         try:
             data = b"".join([part async for part in svc.chunks(stream, record, encoder)])
         except GreenTTSError as exc:
-            raise HTTPError(*status_for(exc)[:1], str(exc), status_for(exc)[1]) from None
+            status, kind = status_for(exc)
+            raise HTTPError(status, str(exc), kind) from None
         finally:
             svc.release()
         return Response(data, media_type=media_type(body.response_format), headers=svc.energy_headers(record))
@@ -122,12 +124,25 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise HTTPError(413, f"the upload is over {cfg.max_upload_mb:g} MB", param="file", code="upload_too_large")
-    suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
-    tmp = Path(tempfile.mkdtemp(prefix="greentts-upload-")) / f"clip{suffix}"
-    tmp.write_bytes(data)
-    _check_upload(tmp, cfg.max_upload_s)
-    job = Job(uuid.uuid4().hex[:16], name)
     full = ns + name
+    try:
+        from ..voices.store import check_voice_name
+
+        check_voice_name(full)
+        if full in svc.engine.voices.names():
+            raise VoiceError(f"{name!r} is a stock voice; choose another name")
+    except GreenTTSError as exc:
+        raise HTTPError(400, str(exc), param="name") from None
+    suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
+    folder = Path(tempfile.mkdtemp(prefix="greentts-upload-"))
+    tmp = folder / f"clip{suffix}"
+    tmp.write_bytes(data)
+    try:
+        _check_upload(tmp, cfg.max_upload_s)
+    except HTTPError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    job = Job(uuid.uuid4().hex[:16], name)
     svc.jobs[job.id] = job
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -146,16 +161,8 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
         except Exception as exc:  # noqa: BLE001 - reported on the job, never lost
             job.status, job.error = "error", f"enrollment failed: {exc!r}"
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
-    try:
-        from ..voices.store import check_voice_name
-
-        check_voice_name(full)
-        if full in svc.engine.voices.names():
-            raise VoiceError(f"{name!r} is a stock voice; choose another name")
-    except GreenTTSError as exc:
-        raise HTTPError(400, str(exc), param="name") from None
     threading.Thread(target=run, name=f"greentts-http-enroll-{job.id}", daemon=True).start()
     return JSONResponse(job.as_dict() | {"status_url": f"/v1/voices/jobs/{job.id}"}, status_code=202)
 
