@@ -2,7 +2,7 @@
 
 For each case a reference clip (about 10 s) is spoken by a stock voice the cloning prior never saw,
 optionally tape-speed altered; every held-out voice is excluded from the start set. Then, side by side
-in one run, on three held-out sentences:
+in one run, on the held-out sentences (6 en, 12 zh):
 
 * ``stock``: the nearest stock voice (CAM++), i.e. the best a user gets without cloning;
 * ``preview``: the instant preview (the learned map, no gradient steps: ``steps=0``);
@@ -103,7 +103,7 @@ def main() -> int:
 def markdown(summary: dict, rows: list[dict]) -> str:
     lines = ["# Voice cloning benchmark (`python bench/clone.py`)", "",
              f"Enrollment: {summary['steps']} steps; models loaded once ({summary['load_s']} s). "
-             "Similarity = cosine to the reference clip on held-out sentences (mean; 3 en, 6 zh). F0 error = |median F0 - "
+             "Similarity = cosine to the reference clip on held-out sentences (mean; 6 en, 12 zh). F0 error = |median F0 - "
              "reference| / reference. ASR = Whisper base WER (en) / CER (zh). Energy is the enrollment's, "
              "estimated by the CPU-time model unless the method says measured.", "",
              "| case | base voice | CAM++ stock / preview / clone | GE2E stock / preview / clone | F0 err stock / clone "

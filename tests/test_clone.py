@@ -93,15 +93,7 @@ def test_clone_pitch_follows_the_reference(enrolled, name):
     assert abs(e["clone"].f0_median_hz - ref_f0) <= F0_TOLERANCE * ref_f0, (e["clone"].f0_median_hz, ref_f0)
 
 
-@pytest.mark.parametrize("name", [
-    "eric", "lily_fast",
-    # Known gap (issue 4 left open): on 6 held-out Mandarin sentences Whisper's CER was 15.6 % for the
-    # clone vs 6.4 % for the nearest stock voice (zf_xiaoxiao) and 6.4 % for zf_xiaoyi itself, with the
-    # speaking rate matched (the clone reads 12 sentences within 4 % of zf_xiaoyi's time); the bar is
-    # stock + 2 points.
-    pytest.param("xiaoyi", marks=pytest.mark.xfail(reason="Mandarin clone CER 15.6% vs stock 6.4% (+2 pt bar)",
-                                                   strict=False)),
-])
+@pytest.mark.parametrize("name", list(CASES))
 def test_clone_stays_intelligible(enrolled, name):
     e = enrolled[name]
     assert e["clone"].error_rate <= e["base"].error_rate + ASR_SLACK, (e["clone"], e["base"])

@@ -3,8 +3,9 @@
 * similarity: cosine between the reference clip and held-out sentences spoken by the voice, with two
   encoders: CAM++ (the one enrollment optimises) and Resemblyzer's GE2E (independent of enrollment);
 * pitch: median F0 (pYIN) of the held-out sentences vs the reference's;
-* intelligibility: Whisper base transcribes the held-out sentences (WER for English, CER for Mandarin;
-  six sentences each, so one wrong word or character moves the rate by about one point, not two or three).
+* intelligibility: Whisper base transcribes the held-out sentences (WER over six English sentences, so
+  one wrong word moves the rate by about one point; CER over twelve Mandarin sentences, about 180
+  characters, so one wrong character moves it by about half a point).
 
 Reference clips for tests are synthesized with stock voices the cloning prior never saw
 (``Prior.held_out``), optionally altered in pitch and speed (``alter``: a tape-speed change, which
@@ -36,7 +37,9 @@ HELD_OUT_SENTENCES = {
            "The house specialty at this restaurant is braised fish.",
            "There will be light rain tomorrow morning, so take an umbrella."],
     "zh": ["您的预约已经改到星期四下午两点半。", "图书馆星期一放假，不对外开放。", "在第二个红绿灯左转，车站就在您的右边。",
-           "请把护照和登机牌准备好。", "这家饭店的招牌菜是红烧鱼。", "明天上午会有小雨，记得带伞。"],
+           "请把护照和登机牌准备好。", "这家饭店的招牌菜是红烧鱼。", "明天上午会有小雨，记得带伞。",
+           "我们明天早上八点在公司门口集合。", "这本书一共有三百二十页。", "他每天骑自行车去上班。",
+           "请您稍等一下，经理马上就来。", "今年夏天特别热，空调一直开着。", "孩子们在公园里放风筝。"],
 }
 
 
