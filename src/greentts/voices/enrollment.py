@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["Enrollment", "ProgressFn"]
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total): stages analyse, preview, refine, save
+F0_BAR = 0.10  # a clone's median F0 should be within 10 % of the reference's
+SIMILARITY_GIVE = 0.02  # CAM++ similarity a pitch calibration may cost and still be kept ...
+SIMILARITY_GIVE_OVER_BAR = 0.05  # ... or when the uncalibrated pitch is outside F0_BAR
 
 
 class Enrollment:
@@ -123,7 +126,9 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
                 s_cal = enroller.score(ref, table_c)
                 timings["calibrate_s"] = time.perf_counter() - t
                 f0_cal = s_cal.get("f0_median_hz", f0)
-                if abs(f0_cal / target - 1) < abs(f0 / target - 1) and s_cal["similarity"] >= s_final["similarity"] - 0.02:
+                # Pitch is a stated requirement: beyond the 10 % bar, trade more similarity to get inside it.
+                give = SIMILARITY_GIVE_OVER_BAR if abs(f0 / target - 1) > F0_BAR else SIMILARITY_GIVE
+                if abs(f0_cal / target - 1) < abs(f0 / target - 1) and s_cal["similarity"] >= s_final["similarity"] - give:
                     final, chosen, s_final = table_c, chosen + "+pitch-calibrated", s_cal
             pace = None
             if stats.get("rate_ratio") is not None:  # measured: the clone reading the transcript vs the clip
