@@ -204,13 +204,10 @@ class Engine:
         """
         from .voices.clip import prepare_clip
         from .voices.enrollment import Enrollment, cache_key, run_enrollment
-        from .voices.store import check_voice_name
 
         if self._closed:
             raise EngineClosed("the engine is closed")
-        check_voice_name(name)
-        if name in self.voices.names():
-            raise VoiceError(f"{name!r} is a stock voice; choose another name for the enrolled voice")
+        self.voices.check_new_name(name)
         if steps is not None and not 0 <= steps <= 500:
             raise InputError(f"steps must be between 0 and 500, got {steps}")
         exclude = tuple(sorted(set(exclude_voices)))

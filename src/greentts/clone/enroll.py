@@ -60,6 +60,9 @@ W_REG_TIMBRE = 0.6  # extra weight on the timbre half (articulation lives in the
 PROSODY_STEPS = 40
 CALIBRATION_STEPS = 12
 PITCH_TOLERANCE = 0.05  # calibrate when the audio's median F0 is further than this from the reference
+F0_BAR = 0.10  # a clone's median F0 should be within 10 % of the reference's
+SIMILARITY_GIVE = 0.02  # CAM++ similarity a pitch calibration may cost and still be kept ...
+SIMILARITY_GIVE_OVER_BAR = 0.05  # ... or when the uncalibrated pitch is outside F0_BAR
 WINDOW_FRAMES: int | None = 80  # decode 2 s of each training sentence per step (25 ms frames)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -266,8 +269,9 @@ class Enroller:
             table_b = torch.from_numpy(self.voices.get(base).table.astype(np.float32))
             spread = torch.from_numpy(self.prior.spread.astype(np.float32))
             e_ref = torch.from_numpy(ref.embedding.astype(np.float32))
-            rate_ratio = self.rate_ratio(ref, self.table(base, delta0))
-            targets = self._rate_targets(prepared, self.table(base, delta0), rate_ratio)
+            start = self.table(base, delta0)
+            rate_ratio = self.rate_ratio(ref, start)
+            targets = self._rate_targets(prepared, start, rate_ratio)
             delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=LR)
             history: list[dict[str, float]] = []

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ..errors import GreenTTSError, VoiceError
 from .auth import caller_namespace
 from .schemas import MODELS, SpeechRequest
-from .serving import HTTPError, Job, SpeechService, media_type, status_for
+from .serving import HTTPError, Job, SpeechService, media_type, namespaced, status_for
 
 router = APIRouter()
 
@@ -100,7 +101,7 @@ async def voices(request: Request, ns: str = Depends(caller_namespace)) -> dict[
         if v.get("enrolled"):
             if ns and not name.startswith(ns):
                 continue
-            if not ns and name[:1] == "k" and "_" in name[:10] and request.app.state.auth:
+            if not ns and namespaced(name) and request.app.state.auth:
                 continue
             name = name[len(ns):]
         out.append({**v, "name": name})
@@ -126,11 +127,7 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
         raise HTTPError(413, f"the upload is over {cfg.max_upload_mb:g} MB", param="file", code="upload_too_large")
     full = ns + name
     try:
-        from ..voices.store import check_voice_name
-
-        check_voice_name(full)
-        if full in svc.engine.voices.names():
-            raise VoiceError(f"{name!r} is a stock voice; choose another name")
+        svc.engine.voices.check_new_name(full)  # before the upload is stored
     except GreenTTSError as exc:
         raise HTTPError(400, str(exc), param="name") from None
     suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
@@ -228,4 +225,9 @@ async def stats(request: Request, _: str = Depends(caller_namespace)) -> dict[st
 
 @router.get("/", response_class=HTMLResponse)
 async def ui() -> HTMLResponse:
-    return HTMLResponse((files("greentts.server") / "web" / "index.html").read_text(encoding="utf-8"))
+    return HTMLResponse(_page())
+
+
+@lru_cache(maxsize=1)
+def _page() -> str:
+    return (files("greentts.server") / "web" / "index.html").read_text(encoding="utf-8")

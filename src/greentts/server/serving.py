@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -56,6 +57,14 @@ def status_for(exc: GreenTTSError) -> tuple[int, str]:
 def namespace(key: str | None) -> str:
     """Enrolled voices of an API key live under ``k<8 hex>_``; without auth there is no namespace."""
     return "" if not key else "k" + hashlib.sha256(key.encode()).hexdigest()[:8] + "_"
+
+
+def namespaced(name: str) -> bool:
+    """Does ``name`` carry some API key's :func:`namespace` prefix?"""
+    return _NAMESPACE.match(name) is not None
+
+
+_NAMESPACE = re.compile(r"k[0-9a-f]{8}_")
 
 
 @dataclass

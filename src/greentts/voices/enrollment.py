@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["Enrollment", "ProgressFn"]
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total): stages analyse, preview, refine, save
-F0_BAR = 0.10  # a clone's median F0 should be within 10 % of the reference's
-SIMILARITY_GIVE = 0.02  # CAM++ similarity a pitch calibration may cost and still be kept ...
-SIMILARITY_GIVE_OVER_BAR = 0.05  # ... or when the uncalibrated pitch is outside F0_BAR
 
 
 class Enrollment:
@@ -77,7 +74,7 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
     timings: dict[str, float] = {}
     report = (lambda stage, d, n: progress(stage, d, n)) if progress else (lambda stage, d, n: None)
     try:
-        from ..clone.enroll import PITCH_TOLERANCE
+        from ..clone.enroll import F0_BAR, PITCH_TOLERANCE, SIMILARITY_GIVE, SIMILARITY_GIVE_OVER_BAR
 
         enroller = engine.enroller()
         threads = enroller.threads

@@ -184,11 +184,15 @@ class VoiceStore:
                 return meta
         return None
 
-    def save(self, name: str, table: np.ndarray, meta: dict[str, Any], overwrite: bool = False) -> Voice:
-        """Store an enrolled voice (atomically: table first, then metadata, each via rename)."""
+    def check_new_name(self, name: str) -> None:
+        """Raise VoiceError unless ``name`` may name an enrolled voice (allowed characters, not stock)."""
         check_voice_name(name)
         if name in self._meta:
-            raise VoiceError(f"{name!r} is a stock voice; choose another name")
+            raise VoiceError(f"{name!r} is a stock voice; choose another name for the enrolled voice")
+
+    def save(self, name: str, table: np.ndarray, meta: dict[str, Any], overwrite: bool = False) -> Voice:
+        """Store an enrolled voice (atomically: table first, then metadata, each via rename)."""
+        self.check_new_name(name)
         if self.enrolled_dir is None:
             raise VoiceError("this voice store has no directory for enrolled voices")
         table = np.asarray(table, dtype=np.float32)
