@@ -1,4 +1,4 @@
-"""The ``greentts`` command line: say, voices, phonemize, demo, energy report.
+"""The ``greentts`` command line: say, voices, enroll, phonemize, demo, batch, narrate, serve, energy report.
 
 Every synthesis command prints a one-line energy summary (joules, kWh, gCO2e, measured or estimated).
 """
@@ -231,6 +231,181 @@ def demo(out_dir: Path = typer.Option(Path("samples"), "--out-dir", help="where 
                     typer.echo(f"    {result.energy.summary()}")
     except GreenTTSError as exc:
         _fail(exc)
+
+
+@app.command()
+def batch(
+    tasks_file: Path = typer.Argument(..., help="JSONL task file: {input_text, output_name, prompt_audio?, "
+                                                "prompt_text?, voice?, language?, speed?, format?, sample_rate?, "
+                                                "pronunciations?, tier?, meta?} per line"),
+    out_dir: Path = typer.Option(..., "--out-dir", help="folder for the audio files, manifest.jsonl and "
+                                                      "batch-report.json"),
+    strict: bool = typer.Option(False, "--strict", help="abort if any line is invalid (default: skip and report)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files not made by this job"),
+    voice: Optional[str] = typer.Option(None, "--voice", help="default voice for tasks without voice/prompt"),
+    lang: str = typer.Option("auto", "--lang", help="default language: auto | en | zh"),
+    format: str = typer.Option("wav", "--format", help="default format when output_name has no extension"),
+    sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="default output rate (8000..48000)"),
+    tier: str = typer.Option("standard", "--tier", help="default tier: standard | eco | auto"),
+    speed: float = typer.Option(1.0, "--speed", help="default speed (0.5 .. 2.0)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="items in flight (default 2x workers)"),
+    enroll_steps: Optional[int] = typer.Option(None, "--enroll-steps", help="refinement steps for prompt clips "
+                                                                          "(default: full; 0 = preview only)"),
+    voices_dir: Optional[Path] = typer.Option(None, "--voices-dir", help="voice store (enrolled prompt voices)"),
+    ray: bool = typer.Option(False, "--ray", help="render on a Ray cluster (needs the ray extra)"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a "
+                                                                "local one; 'auto' = the running one)"),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray worker processes (default: "
+                                                                        "one per cluster CPU)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
+    ledger: Optional[Path] = _ledger, meter: str = _meter,
+) -> None:
+    """Render a JSONL batch into --out-dir; re-run the same command to resume after any interruption.
+
+    Exit status: 0 all valid items done, 1 some items failed or lines were invalid, 2 nothing ran.
+    """
+    from .jobs.batch import LocalRenderer, run_batch
+    from .jobs.tasks import TaskDefaults, load_tasks
+    from .voices.store import VoiceStore, default_voices_dir
+
+    try:
+        defaults = TaskDefaults(voice=voice, language=lang, format=format, sample_rate=sample_rate, tier=tier,
+                                speed=speed)
+        tasks, bad = load_tasks(tasks_file, defaults, VoiceStore(voices_dir or default_voices_dir()))
+    except GreenTTSError as exc:
+        _fail(exc)
+    for b in bad:
+        typer.echo(f"{tasks_file}:{b.line}: {b.error}", err=True)
+    if bad and (strict or not tasks):
+        _fail(GreenTTSError(f"{len(bad)} invalid line(s) in {tasks_file}" + ("; nothing was run (--strict)"
+                                                                              if strict else "")))
+    config = {k: v for k, v in _engine_config(country, grid, pue, ledger, meter).items() if v is not None}
+    try:
+        if ray:
+            from .jobs.ray_jobs import RayRenderer
+
+            renderer = RayRenderer(address, ray_workers, {**config, "ledger": None}, voices_dir)
+        else:
+            from .engine import Engine
+
+            engine = Engine(voices_dir=voices_dir, workers=workers, **config)
+            renderer = LocalRenderer(engine, concurrency)
+    except GreenTTSError as exc:
+        _fail(exc)
+    try:
+        with _batch_progress(quiet) as progress:
+            summary = run_batch(renderer, tasks, out_dir, bad_lines=bad, overwrite=overwrite,
+                                enroll_steps=enroll_steps, progress=progress)
+    except GreenTTSError as exc:
+        _fail(exc)
+    finally:
+        renderer.close()
+        if not ray:
+            engine.close()
+    for line in summary.text():
+        typer.echo(line)
+    typer.echo(f"manifest: {out_dir / 'manifest.jsonl'}; report: {out_dir / 'batch-report.json'}")
+    raise typer.Exit(1 if summary.failed or summary.invalid else 0)
+
+
+def _batch_progress(quiet: bool) -> Any:
+    """A context manager yielding run_batch's progress callback (a rich bar with ETA and running energy)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar() -> Any:
+        if quiet or not sys.stderr.isatty() and os.environ.get("GREENTTS_PROGRESS") != "1":
+            def plain(event: str, data: dict[str, Any]) -> None:
+                if event == "plan":
+                    typer.echo(f"{data['todo']} to render, {data['skipped']} already done, "
+                               f"{data['refused']} refused", err=True)
+            yield plain
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+                      TimeRemainingColumn(), TextColumn("{task.fields[energy]}"), transient=False) as p:
+            task = p.add_task("batch", total=None, energy="")
+
+            def update(event: str, data: dict[str, Any]) -> None:
+                if event == "plan":
+                    p.update(task, total=data["todo"], description=f"rendering ({data['skipped']} done earlier)")
+                elif event == "enroll" and data["clip"]:
+                    p.update(task, description=f"enrolling prompt {data['done'] + 1}/{data['total']}")
+                elif event == "item":
+                    s = data["summary"]
+                    p.update(task, advance=1, description="rendering",
+                             energy=f"{s.joules:.0f} J, {s.audio_s / 60:.1f} min audio, {s.failed} failed")
+            yield update
+
+    return bar()
+
+
+@app.command()
+def narrate(
+    book: Path = typer.Argument(..., help="the book: .md (chapters at # / ## headings) or .txt (chapter lines)"),
+    out: Path = typer.Option(..., "-o", "--out", help="audio file: .mp3, .flac, .wav, .ogg or .opus"),
+    voice: Optional[str] = typer.Option(None, "--voice", help="voice name or blend"),
+    lang: str = typer.Option("auto", "--lang", help="auto | en | zh"),
+    speed: float = typer.Option(1.0, "--speed", help="0.5 .. 2.0"),
+    tier: str = typer.Option("standard", "--tier", help="standard | eco (English, ~100x real time) | auto"),
+    sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="8000 .. 48000 Hz (native 24000)"),
+    subtype: Optional[str] = typer.Option(None, "--subtype", help="wav: pcm16|pcm24|float; flac: pcm16|pcm24"),
+    chapter_pause: float = typer.Option(2.0, "--chapter-pause", help="seconds of silence between chapters"),
+    title: Optional[str] = typer.Option(None, "--title", help="book title for the chapter files"),
+    no_subtitles: bool = typer.Option(False, "--no-subtitles", help="do not write .srt / .vtt"),
+    no_markers: bool = typer.Option(False, "--no-markers", help="do not write .ffmetadata / .cue"),
+    dictionary: list[Path] = typer.Option([], "--dict", help="pronunciation dictionary (JSONL); repeatable"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
+    ledger: Optional[Path] = _ledger, meter: str = _meter,
+) -> None:
+    """Narrate a book into one audio file with chapter markers and subtitles, in constant memory."""
+    from .engine import Engine
+    from .jobs.longform import MARKER_FORMATS, SUBTITLE_FORMATS, narrate as run_narration, read_book
+
+    try:
+        chapters = read_book(book)
+        with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine, \
+                _narrate_progress(quiet) as progress:
+            report = run_narration(engine, chapters, out, subtype=subtype, chapter_pause_s=chapter_pause,
+                                   subtitles=() if no_subtitles else SUBTITLE_FORMATS,
+                                   markers=() if no_markers else MARKER_FORMATS, title=title, progress=progress,
+                                   voice=voice, lang=lang, speed=speed, tier=tier, sample_rate=sample_rate,
+                                   dictionaries=tuple(dictionary))
+    except GreenTTSError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {report.path} ({report.duration_s / 60:.1f} min audio, {len(report.chapters)} chapters, "
+               f"{report.cues} subtitle cues) in {report.wall_s:.1f} s wall, RTF {report.rtf:.3f}")
+    for c in report.chapters:
+        typer.echo(f"  {c['start_s'] / 60:7.2f} min  {c['title']}")
+    typer.echo("also: " + ", ".join(str(p) for p in report.files[1:]))
+    e = report.energy
+    typer.echo(f"energy ({e.get('method')}): {e.get('joules', 0):.1f} J = {e.get('kwh', 0):.3g} kWh, "
+               f"{e.get('gco2e', 0):.3g} gCO2e")
+
+
+def _narrate_progress(quiet: bool) -> Any:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar() -> Any:
+        if quiet or not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("narrating"), BarColumn(), TextColumn("{task.fields[audio]}"), TextColumn("ETA"),
+                      TimeRemainingColumn()) as p:
+            task = p.add_task("narrate", total=None, audio="")
+
+            def update(done: int, total: int, audio_s: float) -> None:
+                p.update(task, completed=done, total=total, audio=f"{audio_s / 60:.1f} min")
+            yield update
+
+    return bar()
 
 
 @app.command()

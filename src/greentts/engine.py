@@ -461,7 +461,7 @@ class SynthesisStream:
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return Result(audio, self.sample_rate, self.segments, self.rules_fired, self.skipped, dict(self.timings),
                       self.voice.name, self.backend.name, energy=self.energy, tier=self.tier,
-                      extra={"tier_reason": self.tier_reason})
+                      extra={"tier_reason": self.tier_reason, "sentences": max(1, self._sentences)})
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -531,7 +531,7 @@ class SynthesisStream:
                 self.timings["synth_s"] += synth_s
                 info = SegmentInfo(current.index, current.text, current.lang, current.phonemes, len(current.ids),
                                    round(position, 4), round(len(out) / self.sample_rate, 4), round(synth_s, 4),
-                                   self.backend.name, self.voice.name)
+                                   self.backend.name, self.voice.name, round(pause, 4))
                 position += len(out) / self.sample_rate
                 self.segments.append(info)
                 if "first_audio_s" not in self.timings:

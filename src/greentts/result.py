@@ -28,6 +28,7 @@ class SegmentInfo:
     synth_s: float  # model compute time (wall, inside the worker)
     backend: str
     voice: str
+    pause_s: float = 0.0  # the silence at the end of ``duration_s`` (speech ends at start_s + duration_s - pause_s)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

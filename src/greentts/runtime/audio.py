@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["FORMATS", "encode", "write", "format_for_path", "StreamResampler", "StreamEncoder", "loudness_gain",
+__all__ = ["FORMATS", "encode", "write", "FileWriter", "EXTENSIONS", "format_for_path", "StreamResampler", "StreamEncoder", "loudness_gain",
            "silence", "default_rate", "MEDIA_TYPES", "check_format"]
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
@@ -50,8 +50,24 @@ _RATES = {
     "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
     "opus": (8000, 12000, 16000, 24000, 48000),
 }
-_EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".pcm": "pcm",
+EXTENSIONS = _EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".pcm": "pcm",
                ".raw": "pcm", ".ulaw": "mulaw", ".mulaw": "mulaw", ".ul": "mulaw"}
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def make_public(fd: int) -> None:
+    """Give a ``mkstemp`` file (created 0600) the mode a normally created file would have (0666 & ~umask)."""
+    os.fchmod(fd, 0o666 & ~_umask())
 
 
 def default_rate(format: str | None) -> int | None:
@@ -108,13 +124,74 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, format: str | N
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        make_public(fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+class FileWriter:
+    """Write a long recording chunk by chunk in constant memory, atomically.
+
+    Samples go to a temporary file beside ``path`` (libsndfile encodes as they arrive, so memory does
+    not grow with the length); ``commit()`` fsyncs and renames it into place. If the writer is closed
+    without ``commit()`` (an error, Ctrl-C), the temporary file is removed and ``path`` is untouched.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, format: str | None = None,
+                 subtype: str | None = None) -> None:
+        import soundfile as sf
+
+        self.path = Path(path)
+        self.format = format or format_for_path(self.path)
+        if self.format in ("pcm", "mulaw"):
+            raise FormatError(f"{self.format} has no container; write wav, flac, mp3, ogg or opus")
+        major, sub = _check(self.format, subtype, sample_rate)
+        self.sample_rate = sample_rate
+        self.frames = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        make_public(fd)
+        os.close(fd)
+        extra: dict[str, Any] = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if self.format == "mp3" else {}
+        self._file = sf.SoundFile(self._tmp, mode="w", samplerate=sample_rate, channels=1, format=major,
+                                  subtype=sub, **extra)
+
+    def write(self, audio: np.ndarray) -> None:
+        data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+        if len(data):
+            self._file.write(data)
+            self.frames += len(data)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+    def commit(self) -> Path:
+        self._file.close()
+        with open(self._tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Discard the recording unless committed."""
+        if not self._file.closed:
+            self._file.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def silence(seconds: float, sample_rate: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from importlib.resources import files
 import numpy as np
 
 from ..errors import VoiceError
+from ..runtime.audio import make_public
 
 __all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "parse_blend"]
 
@@ -292,6 +293,7 @@ def check_voice_name(name: str) -> None:
 def _atomic(path: Path, write: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        make_public(fd)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -1,0 +1,321 @@
+"""Long-form narration: a book (Markdown or plain text) -> one audio file, chapter markers, subtitles.
+
+    chapters = read_book("book.md")
+    with Engine() as engine:
+        report = narrate(engine, chapters, "book.mp3")
+
+Memory stays constant however long the book is: each chapter is streamed segment by segment into the
+encoder (a temporary file, renamed into place at the end), and subtitle cues are written as they come.
+Chapters start at Markdown headings of level 1-2 (or at "Chapter 7" / "第七章" lines in plain text);
+each chapter's title is spoken, followed by a pause; paragraphs get the frontend's paragraph pause.
+Next to the audio: ``BOOK.srt`` and ``BOOK.vtt`` (one cue per spoken segment, timed to the samples
+written), ``BOOK.ffmetadata`` (for ``ffmpeg -i BOOK.mp3 -i BOOK.ffmetadata -map_metadata 1 ...``) and
+``BOOK.cue``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import EmptyTextError, InputError
+from ..runtime import audio as audio_io
+from ..text.normalize import is_han
+
+__all__ = ["Chapter", "read_book", "parse_markdown", "parse_text", "narrate", "Narration", "SUBTITLE_FORMATS",
+           "MARKER_FORMATS"]
+
+SUBTITLE_FORMATS = ("srt", "vtt")
+MARKER_FORMATS = ("ffmetadata", "cue")
+CUE_LINE_CHARS = 42  # subtitle line length (Latin); Han text wraps at half of it
+CUE_MAX_LINES = 2
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_TXT_HEADING = re.compile(r"^\s*((chapter|part|book|prologue|epilogue|interlude)\b[^\n]{0,70}|"
+                          r"第[0-9０-９零〇一二三四五六七八九十百千两]+[章回节卷部][^\n]{0,40})\s*$", re.IGNORECASE)
+_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\n]*)\)")
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    text: str
+
+    def spoken(self) -> str:
+        return f"{self.title}\n\n{self.text}" if self.title else self.text
+
+
+def read_book(path: str | Path) -> list[Chapter]:
+    """Chapters of a ``.md``/``.markdown`` (headings) or any other text file (chapter lines)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the book {path}: {exc}") from None
+    chapters = parse_markdown(text) if path.suffix.lower() in (".md", ".markdown") else parse_text(text)
+    if not chapters:
+        raise EmptyTextError(f"{path} contains no text to narrate")
+    return chapters
+
+
+def parse_markdown(text: str) -> list[Chapter]:
+    """Chapters from ``#``/``##`` headings; markup is removed (links keep their text, code is skipped)."""
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)  # front matter
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    lines: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    chapters: list[Chapter] = []
+    title, body = "", []
+    for i, line in enumerate(lines):
+        m = _MD_HEADING.match(line)
+        setext = i + 1 < len(lines) and line.strip() and re.fullmatch(r"=+\s*", lines[i + 1] or "-")
+        if (m and len(m[1]) <= 2) or setext:
+            _add(chapters, title, body)
+            title, body = _inline_md(m[2] if m else line.strip()), []
+        elif re.fullmatch(r"=+\s*", line) and body == [] and title:
+            continue  # the underline of a setext heading
+        elif m:  # a deeper heading: its own paragraph
+            body += ["", _inline_md(m[2]), ""]
+        else:
+            body.append(_block_md(line))
+    _add(chapters, title, body)
+    return chapters
+
+
+def parse_text(text: str) -> list[Chapter]:
+    """Chapters from lines such as "Chapter 3: The Storm", "Part Two", "第三章 风暴"; else one chapter."""
+    chapters: list[Chapter] = []
+    title, body = "", []
+    for line in text.splitlines():
+        if _TXT_HEADING.match(line):
+            _add(chapters, title, body)
+            title, body = line.strip(), []
+        else:
+            body.append(line)
+    _add(chapters, title, body)
+    return chapters
+
+
+def _add(chapters: list[Chapter], title: str, body: list[str]) -> None:
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(body)).strip()
+    if title or text:
+        chapters.append(Chapter(title, text))
+
+
+def _inline_md(text: str) -> str:
+    def link(m: re.Match[str]) -> str:
+        if m[1]:
+            return ""  # images are not read out
+        target = m[3].strip()
+        return m[0] if target.startswith("/") and target.endswith("/") else m[2]  # keep [word](/phonemes/)
+
+    text = _LINK.sub(link, text)
+    text = re.sub(r"`([^`]*)`", r"\1", text)
+    text = re.sub(r"(\*\*|__|\*|~~)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
+    text = re.sub(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)", r"\1", text)
+    text = re.sub(r"<[^>\n]+>", "", text)
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+
+
+def _block_md(line: str) -> str:
+    s = line.strip()
+    if re.fullmatch(r"([-*_]\s*){3,}", s) or re.fullmatch(r"\|?[\s:|-]+\|?", s) and "-" in s:
+        return ""  # a rule or a table's separator row: a paragraph break
+    s = re.sub(r"^(>\s*)+", "", s)
+    s = re.sub(r"^([-*+]|\d+[.)])\s+", "", s)
+    s = s.strip("|").replace("|", ", ") if s.startswith("|") else s
+    return _inline_md(s)
+
+
+@dataclass
+class Narration:
+    """What ``narrate`` wrote and what it cost."""
+
+    path: Path
+    duration_s: float
+    chapters: list[dict[str, Any]]
+    cues: int
+    files: list[Path]
+    wall_s: float
+    energy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rtf(self) -> float:
+        return self.wall_s / self.duration_s if self.duration_s else 0.0
+
+
+class _CueWriter:
+    """Subtitles written as cues arrive, to a temporary file renamed into place by ``commit``."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.kind, self.count = path, kind, 0
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        audio_io.make_public(fd)
+        self._f: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        if kind == "vtt":
+            self._f.write("WEBVTT\n\n")
+
+    def add(self, start: float, end: float, text: str) -> None:
+        self.count += 1
+        sep = "," if self.kind == "srt" else "."
+        head = f"{self.count}\n" if self.kind == "srt" else ""
+        self._f.write(f"{head}{_clock(start, sep)} --> {_clock(end, sep)}\n{_wrap(text)}\n\n")
+
+    def commit(self) -> Path:
+        self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = max(0, round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _wrap(text: str) -> str:
+    width = CUE_LINE_CHARS // 2 if sum(map(is_han, text)) > len(text) / 3 else CUE_LINE_CHARS
+    if " " in text.strip():
+        lines = textwrap.wrap(text, width)
+    else:
+        lines = [text[i:i + width] for i in range(0, len(text), width)]
+    if len(lines) > CUE_MAX_LINES:  # keep every word: rebalance into two long lines rather than cut
+        half = (len(text) + 1) // 2
+        cut = text.rfind(" ", 0, half + 1)
+        cut = cut if cut > 0 else half
+        lines = [text[:cut].strip(), text[cut:].strip()]
+    return "\n".join(lines) or " "
+
+
+ProgressFn = Callable[[int, int, float], None]  # (characters done, characters total, audio seconds so far)
+
+
+def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: str | None = None,
+            subtype: str | None = None, chapter_pause_s: float = 2.0, subtitles: tuple[str, ...] = SUBTITLE_FORMATS,
+            markers: tuple[str, ...] = MARKER_FORMATS, title: str | None = None, progress: ProgressFn | None = None,
+            **settings: Any) -> Narration:
+    """Narrate ``chapters`` into ``out`` (+ subtitles and chapter markers beside it), in constant memory.
+
+    ``settings`` are per-request synthesis settings (voice, lang, speed, tier, sample_rate, ...).
+    Nothing is left behind if it fails part-way: all files are written to temporary names and renamed
+    only when the whole book is done.
+    """
+    out = Path(out)
+    fmt = format or audio_io.format_for_path(out)
+    for kind in subtitles:
+        if kind not in SUBTITLE_FORMATS:
+            raise InputError(f"unknown subtitle format {kind!r}; choose from {', '.join(SUBTITLE_FORMATS)}")
+    for kind in markers:
+        if kind not in MARKER_FORMATS:
+            raise InputError(f"unknown chapter-marker format {kind!r}; choose from {', '.join(MARKER_FORMATS)}")
+    if not 0 <= chapter_pause_s <= 30:
+        raise InputError(f"chapter_pause_s must be between 0 and 30, got {chapter_pause_s}")
+    if settings.get("tier") == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
+        raise InputError("the eco tier speaks English only and this book contains Chinese characters; "
+                         "use tier='standard'")
+    rate = settings.get("sample_rate") or audio_io.default_rate(fmt) or 24000
+    settings = {**settings, "sample_rate": rate}
+    engine.phonemize("Hello.", **{k: v for k, v in settings.items() if k in ("voice", "lang", "speed", "tier")})
+    t0 = time.perf_counter()
+    total_chars = sum(len(c.spoken()) for c in chapters)
+    writer = audio_io.FileWriter(out, rate, fmt, subtype)
+    cue_writers = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
+    spans: list[dict[str, Any]] = []
+    energy = {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "methods": set()}
+    done_chars = 0
+    try:
+        for i, chapter in enumerate(chapters):
+            start = writer.frames / rate
+            _speak(engine, chapter, writer, cue_writers, rate, settings, energy)
+            spans.append({"title": chapter.title or f"Part {i + 1}", "start_s": round(start, 3),
+                          "end_s": round(writer.frames / rate, 3)})
+            if i < len(chapters) - 1:
+                writer.write(audio_io.silence(chapter_pause_s, rate))
+            done_chars += len(chapter.spoken())
+            if progress:
+                progress(done_chars, total_chars, writer.frames / rate)
+        files = [writer.commit()] + [w.commit() for w in cue_writers]
+        files += _write_markers(out, fmt, spans, markers, title or out.stem)
+    finally:
+        writer.close()
+        for w in cue_writers:
+            w.discard()
+    methods = energy.pop("methods")
+    energy["method"] = "mixed" if len(methods) > 1 else (methods.pop() if methods else "")  # type: ignore[union-attr]
+    return Narration(out, writer.frames / rate, spans, cue_writers[0].count if cue_writers else 0, files,
+                     time.perf_counter() - t0, energy)
+
+
+def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: list[_CueWriter], rate: int,
+           settings: dict[str, Any], energy: dict[str, Any]) -> None:
+    try:
+        stream = engine.stream(chapter.spoken(), low_latency=False, priority="bulk", **settings)
+    except EmptyTextError:
+        return  # a chapter with nothing speakable (only symbols): no audio, no cues
+    with stream:
+        for chunk in stream:
+            begin = writer.frames
+            writer.write(chunk.audio)
+            seg = chunk.segment
+            speech_end = writer.frames - round(seg.pause_s * rate)
+            for w in cues:
+                w.add(begin / rate, max(begin, speech_end) / rate, seg.text)
+    if stream.energy is not None:
+        energy["joules"] += stream.energy.joules
+        energy["kwh"] += stream.energy.kwh
+        energy["gco2e"] += stream.energy.gco2e
+        energy["methods"].add(stream.energy.method)
+
+
+def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tuple[str, ...], title: str
+                   ) -> list[Path]:
+    from ..voices.store import _atomic
+
+    files = []
+    if "ffmetadata" in kinds:
+        def esc(s: str) -> str:
+            return re.sub(r"([=;#\\\n])", r"\\\1", s)
+
+        text = f";FFMETADATA1\ntitle={esc(title)}\n" + "".join(
+            f"\n[CHAPTER]\nTIMEBASE=1/1000\nSTART={round(c['start_s'] * 1000)}\nEND={round(c['end_s'] * 1000)}\n"
+            f"title={esc(c['title'])}\n" for c in spans)
+        path = out.with_suffix(".ffmetadata")
+        _atomic(path, lambda f: f.write(text.encode("utf-8")))
+        files.append(path)
+    if "cue" in kinds:
+        kind = {"mp3": "MP3", "wav": "WAVE", "flac": "WAVE"}.get(fmt, "WAVE")
+
+        def q(s: str) -> str:
+            return s.replace('"', "'")
+
+        lines = [f'TITLE "{q(title)}"', f'FILE "{q(out.name)}" {kind}']
+        for n, c in enumerate(spans, 1):
+            frames = round(c["start_s"] * 75)
+            mm, rest = divmod(frames, 75 * 60)
+            ss, ff = divmod(rest, 75)
+            lines += [f"  TRACK {n:02d} AUDIO", f'    TITLE "{q(c["title"])}"', f"    INDEX 01 {mm:02d}:{ss:02d}:{ff:02d}"]
+        path = out.with_suffix(".cue")
+        _atomic(path, lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
+        files.append(path)
+    return files
