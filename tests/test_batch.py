@@ -62,6 +62,21 @@ def test_every_bad_line_is_reported_with_its_number(tmp_path):
     assert "object" in by_line[14] and "prompt_audio" in by_line[15]
 
 
+def test_outputs_that_clash_or_carry_bad_unicode_are_reported(tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_text("\n".join([json.dumps({"input_text": "A", "output_name": "x"}),             # 1 ok: x.wav
+                            json.dumps({"input_text": "B", "output_name": "x.wav/y"}),       # 2 under a file
+                            json.dumps({"input_text": "C", "output_name": "d/e"}),           # 3 ok
+                            json.dumps({"input_text": "D", "output_name": "d.wav"}),         # 4 ok (d is a folder)
+                            json.dumps({"input_text": "E", "output_name": "manifest.jsonl/a"}),  # 5 job file
+                            '{"input_text": "F", "output_name": "f", "meta": "\\ud800"}',   # 6 lone surrogate
+                            ]) + "\n", encoding="utf-8")
+    tasks, bad = load_tasks(f)
+    assert [t.line for t in tasks] == [1, 3, 4]
+    assert {b.line: b.error for b in bad}.keys() == {2, 5, 6}
+    assert "line 1" in bad[0].error and "manifest.jsonl" in bad[1].error and "Unicode" in bad[2].error
+
+
 @pytest.mark.parametrize("name", ["../x", "a/../../b", "/etc/passwd", "~/x", "C:\\x", "a\\b", "a//b", "./a", ".hidden",
                                   "a/.b", ".greentts-batch.lock", "bad\x00name", "new\nline", " lead", "a" * 300, ""])
 def test_path_traversal_and_unsafe_names_are_rejected(name):
@@ -160,11 +175,14 @@ def test_500_items_survive_kill_9_at_random_points(tmp_path, cache_dir):
             kills += 1
         proc.wait()
     assert kills == 3
-    done_before = len({r["output"] for r in _records(out) if r["status"] == "ok"})
-    assert 20 <= done_before < 500
+    import hashlib
+
+    verified = {r["output"] for r in _records(out) if r["status"] == "ok" and (out / r["output"]).exists()
+                and hashlib.sha256((out / r["output"]).read_bytes()).hexdigest() == r["sha256"]}
+    assert 20 <= len(verified) < 500
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert f"{done_before} skipped" in res.stdout or "skipped" in res.stdout
+    assert f"{500 - len(verified)} ok, 0 failed, {len(verified)} skipped" in res.stdout, res.stdout
     latest = _check_complete(out, rows)
     assert sum(1 for r in latest.values() if r["tier"] == "standard") == 20
     report = json.loads((out / REPORT_NAME).read_text())
@@ -231,13 +249,13 @@ def test_prompt_audio_is_enrolled_once_through_the_voice_cache(tmp_path, cache_d
     rows = [{"input_text": t, "output_name": f"p{i}", "prompt_audio": "ref.wav",
              "prompt_text": "The quick brown fox jumps over the lazy dog, and then it rests under the old oak tree."}
             for i, t in enumerate(["Good morning.", "See you tomorrow.", "今天见。"])]
-    tasks, bad = load_tasks(_write_jsonl(tmp_path / "t.jsonl", rows))
+    tasks, bad = load_tasks(_write_jsonl(tmp_path / "t.jsonl", rows), TaskDefaults(enroll_steps=0))
     assert not bad
     from greentts import Engine
 
     with Engine(cache_dir=cache_dir, voices_dir=tmp_path / "voices", idle_probe_s=0.1) as eng:
         renderer = LocalRenderer(eng)
-        summary = run_batch(renderer, tasks, tmp_path / "out", enroll_steps=0)
+        summary = run_batch(renderer, tasks, tmp_path / "out")
         renderer.close()
         assert summary.ok == 3 and summary.failed == 0, summary.failures
         assert len(summary.enrolled) == 1

@@ -35,6 +35,9 @@ def test_text_chapters():
     assert [(c.title, c.text) for c in chapters] == [("", "Preface words."), ("Chapter 1: Rain", "It rained."),
                                                      ("第二章 风", "风很大。")]
     assert parse_text("No chapters at all.\n\nJust text.")[0].title == ""
+    wrapped = "The storm hit at night and the\npart of the crew had gone ashore.\n\nChapter three of the log\nis lost."
+    assert len(parse_text(wrapped)) == 1  # wrapped lines are not headings
+    assert [c.title for c in parse_text("CHAPTER IV.\n\nText.\n\nPrologue\n\nMore.")] == ["CHAPTER IV.", "Prologue"]
 
 
 def _cues(path: Path) -> list[tuple[float, float, str]]:

@@ -272,7 +272,7 @@ def batch(
 
     try:
         defaults = TaskDefaults(voice=voice, language=lang, format=format, sample_rate=sample_rate, tier=tier,
-                                speed=speed)
+                                speed=speed, enroll_steps=enroll_steps)
         tasks, bad = load_tasks(tasks_file, defaults, VoiceStore(voices_dir or default_voices_dir()))
     except GreenTTSError as exc:
         _fail(exc)
@@ -296,8 +296,7 @@ def batch(
         _fail(exc)
     try:
         with _batch_progress(quiet) as progress:
-            summary = run_batch(renderer, tasks, out_dir, bad_lines=bad, overwrite=overwrite,
-                                enroll_steps=enroll_steps, progress=progress)
+            summary = run_batch(renderer, tasks, out_dir, bad_lines=bad, overwrite=overwrite, progress=progress)
     except GreenTTSError as exc:
         _fail(exc)
     finally:

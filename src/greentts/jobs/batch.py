@@ -15,7 +15,6 @@ identical requests in one run are rendered once and copied.
 from __future__ import annotations
 
 import fcntl
-import glob
 import hashlib
 import json
 import os
@@ -89,7 +88,8 @@ class LocalRenderer:
         return self._pool.submit(render_task, self.engine, task, voice)
 
     def enroll(self, clip: str, name: str, text: str | None, lang: str | None, steps: int | None) -> str:
-        self.engine.enroll(clip, name, text=text, lang=None if lang in (None, "auto") else lang, steps=steps)
+        self.engine.enroll(clip, name, text=text, lang=None if lang in (None, "auto") else lang, steps=steps,
+                           overwrite=True)
         return name
 
     def energy(self) -> list[dict[str, Any]]:
@@ -108,6 +108,7 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.latest: dict[str, dict[str, Any]] = {}
+        self.latest_ok: dict[str, dict[str, Any]] = {}  # a later failure does not disown a file the job made
         self.unreadable = 0
         if path.exists():
             self._load()
@@ -125,7 +126,7 @@ class Manifest:
         for line in data.splitlines():
             try:
                 rec = json.loads(line)
-                self.latest[rec["output"]] = rec
+                self._note(rec)
             except (ValueError, KeyError, TypeError):
                 self.unreadable += 1
 
@@ -135,7 +136,12 @@ class Manifest:
             self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
-            self.latest[record["output"]] = record
+            self._note(record)
+
+    def _note(self, rec: dict[str, Any]) -> None:
+        self.latest[rec["output"]] = rec
+        if rec.get("status") == "ok":
+            self.latest_ok[rec["output"]] = rec
 
     def close(self) -> None:
         self._file.close()
@@ -239,19 +245,24 @@ def _classify(tasks: list[Task], out_dir: Path, manifest: Manifest, overwrite: b
         if not path.resolve().is_relative_to(root):
             refused.append((t, f"{t.output!r} resolves outside --out-dir (a symbolic link?)"))
             continue
-        rec = manifest.latest.get(t.output)
-        ours = rec is not None and rec.get("status") == "ok" and rec.get("key") == t.key
+        rec = manifest.latest_ok.get(t.output)
+        ours = rec is not None and rec.get("key") == t.key
         if ours and _verifies(path, rec):  # type: ignore[arg-type]
             done.append(t)
         elif (path.exists() or path.is_symlink()) and not ours and not overwrite:
-            why = ("was made from a different request (the task changed)" if rec and rec.get("status") == "ok"
+            why = ("was made from a different request (the task changed)" if rec
                    else "exists and was not made by this job")
             refused.append((t, f"{t.output} {why}; pass --overwrite to replace it"))
         else:
             todo.append(t)
-        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a killed run (we hold the lock)
-            stale.unlink(missing_ok=True)
     return todo, done, refused
+
+
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Temporary files left by a killed run (we hold the lock, so none is being written)."""
+    for stale in out_dir.rglob(".*.tmp"):
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
 
 
 def _write(out_dir: Path, task: Task, data: bytes, record: dict[str, Any], manifest: Manifest) -> None:
@@ -286,11 +297,11 @@ ProgressFn = Callable[[str, dict[str, Any]], None]  # (event, data): "plan", "en
 
 
 def run_batch(renderer: Renderer, tasks: list[Task], out_dir: str | Path, *, bad_lines: list[BadLine] | None = None,
-              overwrite: bool = False, enroll_steps: int | None = None,
-              progress: ProgressFn | None = None) -> BatchSummary:
+              overwrite: bool = False, progress: ProgressFn | None = None) -> BatchSummary:
     """Render every task not already finished into ``out_dir``; returns the run's :class:`BatchSummary`.
 
-    Safe to call again after any interruption: finished items are verified and skipped.
+    Safe to call again after any interruption: finished items are verified and skipped. Prompt clips
+    are enrolled with each task's ``enroll_steps`` (``TaskDefaults.enroll_steps`` when loading).
     """
     out_dir = Path(out_dir)
     bad_lines = bad_lines or []
@@ -298,6 +309,7 @@ def run_batch(renderer: Renderer, tasks: list[Task], out_dir: str | Path, *, bad
     summary = BatchSummary(lines=len(tasks) + len(bad_lines), invalid=len(bad_lines), bad_lines=list(bad_lines))
     with _locked(out_dir):
         manifest = Manifest(out_dir / MANIFEST_NAME)
+        _remove_stale_temps(out_dir)
         try:
             todo, done, refused = _classify(tasks, out_dir, manifest, overwrite)
             summary.skipped = len(done)
@@ -305,7 +317,7 @@ def run_batch(renderer: Renderer, tasks: list[Task], out_dir: str | Path, *, bad
                 _fail(summary, t, why)
             notify("plan", {"todo": len(todo), "skipped": len(done), "refused": len(refused)})
             t0 = time.perf_counter()
-            voices = _enroll_prompts(renderer, todo, enroll_steps, summary, notify)
+            voices = _enroll_prompts(renderer, todo, summary, notify)
             _render_all(renderer, todo, voices, out_dir, manifest, summary, notify)
             summary.wall_s = time.perf_counter() - t0
         finally:
@@ -320,24 +332,28 @@ def _fail(summary: BatchSummary, task: Task, error: str) -> None:
     summary.failures.append({"line": task.line, "output": task.output, "error": error})
 
 
-def _enroll_prompts(renderer: Renderer, todo: list[Task], steps: int | None, summary: BatchSummary,
-                    notify: ProgressFn) -> dict[tuple[str, str | None, str], str | GreenTTSError]:
-    """Each distinct prompt clip is enrolled once (a voice cache hit when enrolled before)."""
+def _enroll_prompts(renderer: Renderer, todo: list[Task], summary: BatchSummary,
+                    notify: ProgressFn) -> dict[Any, str | GreenTTSError]:
+    """Each distinct prompt clip is enrolled once (a voice cache hit when enrolled before).
+
+    An enrollment a killed run left unfinished (status "preview") is redone: ``overwrite`` replaces
+    only this job's own ``prompt-*`` voice, whose name is derived from the clip and the settings.
+    """
     prompts = list(dict.fromkeys(t.prompt for t in todo if t.prompt is not None))
-    voices: dict[tuple[str, str | None, str], str | GreenTTSError] = {}
-    for i, (clip, text, lang) in enumerate(prompts):
+    voices: dict[Any, str | GreenTTSError] = {}
+    for i, prompt in enumerate(prompts):
         from ..voices.clip import prepare_clip
 
+        clip, text, lang, steps = prompt
         notify("enroll", {"done": i, "total": len(prompts), "clip": clip})
         try:
-            name = prompt_voice_name(prepare_clip(clip).sha256, text, lang)
-            voices[(clip, text, lang)] = renderer.enroll(clip, name, text, lang, steps)
+            name = prompt_voice_name(prepare_clip(clip).sha256, text, lang, steps)
+            voices[prompt] = renderer.enroll(clip, name, text, lang, steps)
             summary.enrolled[clip] = name
         except GreenTTSError as exc:
-            voices[(clip, text, lang)] = exc
+            voices[prompt] = exc
         except ImportError as exc:
-            voices[(clip, text, lang)] = InputError(f"prompt_audio needs the clone extra "
-                                                    f"(pip install 'greentts[clone]'): {exc}")
+            voices[prompt] = InputError(f"prompt_audio needs the clone extra (pip install 'greentts[clone]'): {exc}")
     if prompts:
         notify("enroll", {"done": len(prompts), "total": len(prompts), "clip": None})
     return voices
@@ -365,8 +381,13 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
                 if isinstance(voice, GreenTTSError):
                     _finish_failed(task, f"voice enrollment failed: {voice}", manifest, summary, notify)
                     continue
+                try:
+                    fut = renderer.submit(task, voice)
+                except GreenTTSError as exc:
+                    _finish_failed(task, f"{type(exc).__name__}: {exc}", manifest, summary, notify)
+                    continue
                 first_of_key[task.key] = task
-                running[renderer.submit(task, voice)] = task
+                running[fut] = task
             if not running:
                 continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -395,7 +416,11 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
 def _finish_ok(out_dir: Path, task: Task, data: bytes, fields: dict[str, Any], manifest: Manifest,
                summary: BatchSummary, notify: ProgressFn) -> None:
     record = {**_base_record(task, "ok"), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **fields}
-    _write(out_dir, task, data, record, manifest)
+    try:
+        _write(out_dir, task, data, record, manifest)
+    except OSError as exc:  # disk full, permissions, a file where a folder must be: this item fails, not the job
+        _finish_failed(task, f"cannot write {task.output}: {exc}", manifest, summary, notify)
+        return
     summary.ok += 1
     summary.audio_s += fields.get("duration_s", 0.0)
     summary.sentences += int(fields.get("sentences", 1))

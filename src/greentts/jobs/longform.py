@@ -15,6 +15,7 @@ written), ``BOOK.ffmetadata`` (for ``ffmpeg -i BOOK.mp3 -i BOOK.ffmetadata -map_
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -38,8 +39,12 @@ CUE_LINE_CHARS = 42  # subtitle line length (Latin); Han text wraps at half of i
 CUE_MAX_LINES = 2
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_TXT_HEADING = re.compile(r"^\s*((chapter|part|book|prologue|epilogue|interlude)\b[^\n]{0,70}|"
-                          r"第[0-9０-９零〇一二三四五六七八九十百千两]+[章回节卷部][^\n]{0,40})\s*$", re.IGNORECASE)
+_NUMBER = (r"(\d+|[IVXLC]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+           r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty)")
+_TXT_HEADING = re.compile(
+    r"^\s*((?:Chapter|CHAPTER|Part|PART|Book|BOOK)\s+" + _NUMBER + r"\b(?:[.:—-][^\n]{0,60}|\s*)"
+    r"|(?:Prologue|PROLOGUE|Epilogue|EPILOGUE|Interlude|INTERLUDE)(?:[.:—-][^\n]{0,60})?"
+    r"|第[0-9０-９零〇一二三四五六七八九十百千两]+[章回节卷部][^\n]{0,40})\s*$")
 _LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\n]*)\)")
 
 
@@ -96,11 +101,17 @@ def parse_markdown(text: str) -> list[Chapter]:
 
 
 def parse_text(text: str) -> list[Chapter]:
-    """Chapters from lines such as "Chapter 3: The Storm", "Part Two", "第三章 风暴"; else one chapter."""
+    """Chapters from heading lines such as "Chapter 3: The Storm", "PART TWO", "Prologue", "第三章 风暴".
+
+    A Latin heading must start a block (first line, or after a blank line) and is a capitalised keyword
+    with a number, so a wrapped line such as "part of the crew went ashore." is never one. Else one chapter.
+    """
     chapters: list[Chapter] = []
     title, body = "", []
-    for line in text.splitlines():
-        if _TXT_HEADING.match(line):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        starts_block = i == 0 or not lines[i - 1].strip() or line.strip().startswith("第")
+        if starts_block and _TXT_HEADING.match(line):  # not a line inside a wrapped paragraph
             _add(chapters, title, body)
             title, body = line.strip(), []
         else:
@@ -172,10 +183,18 @@ class _CueWriter:
         self.count += 1
         sep = "," if self.kind == "srt" else "."
         head = f"{self.count}\n" if self.kind == "srt" else ""
-        self._f.write(f"{head}{_clock(start, sep)} --> {_clock(end, sep)}\n{_wrap(text)}\n\n")
+        body = _wrap(text).replace("-->", "->")
+        if self.kind == "vtt":  # WebVTT cue text is HTML-like
+            body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        self._f.write(f"{head}{_clock(start, sep)} --> {_clock(end, sep)}\n{body}\n\n")
+
+    def finish(self) -> None:
+        """Flush to disk (before any file of the narration is renamed into place)."""
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
 
     def commit(self) -> Path:
-        self._f.close()
         os.replace(self._tmp, self.path)
         return self.path
 
@@ -239,6 +258,9 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
     engine.phonemize("Hello.", **{k: v for k, v in settings.items() if k in ("voice", "lang", "speed", "tier")})
     t0 = time.perf_counter()
     total_chars = sum(len(c.spoken()) for c in chapters)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{glob.escape(out.stem)}.*.tmp"):  # left by a killed narration of this book
+        stale.unlink(missing_ok=True)
     writer = audio_io.FileWriter(out, rate, fmt, subtype)
     cue_writers = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
     spans: list[dict[str, Any]] = []
@@ -255,6 +277,10 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
             done_chars += len(chapter.spoken())
             if progress:
                 progress(done_chars, total_chars, writer.frames / rate)
+        # every file is complete and on disk before the first rename, so the renames happen back to back
+        writer.finish()
+        for w in cue_writers:
+            w.finish()
         files = [writer.commit()] + [w.commit() for w in cue_writers]
         files += _write_markers(out, fmt, spans, markers, title or out.stem)
     finally:

@@ -28,7 +28,8 @@ from .tasks import Task
 
 __all__ = ["RayRenderer"]
 
-TASK_RETRIES = 3
+TASK_RETRIES = 3  # a worker process may die this many times (restarted each time) and its items are retried
+START_TIMEOUT_S = 300.0
 
 
 class _Node:
@@ -81,20 +82,29 @@ class RayRenderer:
         self._config = {"workers": 1, "latency_workers": 0, "idle_probe_s": 0.2, **(engine_config or {})}
         self._voices_dir = voices_dir
         self._started = not ray.is_initialized()
+        self.nodes: list[Any] = []
+        self._lock = threading.Lock()
+        self._tables: dict[str, Any] = {}
+        self._local: Any = None
         if self._started:
             try:
                 ray.init(address=address, log_to_driver=False, include_dashboard=False if address is None else None,
                          configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise InputError(f"cannot connect to the Ray cluster at {address or 'a new local one'}: {exc}") from None
-        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=TASK_RETRIES)(_Node)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = workers or max(1, cpus)
+        actor = ray.remote(num_cpus=1, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)(_Node)
         self.nodes = [actor.options(scheduling_strategy="SPREAD").remote(self._config) for _ in range(n)]
+        try:  # every worker must start (load its engine) before items are handed out
+            ray.get([node.pid.remote() for node in self.nodes], timeout=START_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - GetTimeoutError, RayActorError: one clear error
+            self.close()
+            raise InputError(f"{n} Ray workers (1 CPU each) did not all start within {START_TIMEOUT_S:.0f} s on a "
+                             f"cluster with {cpus} CPUs ({type(exc).__name__}); ask for fewer with --ray-workers, "
+                             "and check that greentts is installed on every node") from None
         self.concurrency = 2 * n
         self._inflight = [0] * n
-        self._lock = threading.Lock()
-        self._tables: dict[str, Any] = {}
-        self._local: Any = None
 
     def pids(self) -> list[int]:
         """The worker processes' ids (waits until every worker has started)."""
@@ -150,7 +160,8 @@ class RayRenderer:
             from ..engine import Engine
 
             self._local = Engine(voices_dir=self._voices_dir, idle_probe_s=0.2)
-        self._local.enroll(clip, name, text=text, lang=None if lang in (None, "auto") else lang, steps=steps)
+        self._local.enroll(clip, name, text=text, lang=None if lang in (None, "auto") else lang, steps=steps,
+                           overwrite=True)
         return name
 
     def energy(self) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ __all__ = ["Task", "BadLine", "TaskDefaults", "load_tasks", "safe_output_name", 
 FIELDS = ("input_text", "output_name", "prompt_text", "prompt_audio", "voice", "language", "speed", "format",
           "sample_rate", "pronunciations", "tier", "meta")
 MAX_TEXT_CHARS = 100_000
+JOB_FILES = frozenset({"manifest.jsonl", "batch-report.json"})  # written by the job beside the outputs
 MAX_NAME_BYTES = 200
 _FORMAT_EXT = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "ogg": ".ogg", "opus": ".opus", "pcm": ".pcm",
                "mulaw": ".ulaw"}
@@ -49,6 +50,7 @@ class TaskDefaults:
     sample_rate: int | None = None
     tier: str = "standard"
     speed: float = 1.0
+    enroll_steps: int | None = None  # refinement steps for prompt clips (None: the enroller's default)
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,14 @@ class Task:
     prompt_audio: Path | None = None
     prompt_text: str | None = None
     meta: Any = None
+    enroll_steps: int | None = None
 
     @property
-    def prompt(self) -> tuple[str, str | None, str] | None:
-        """(clip path, transcript, language) when this task clones a voice from a clip."""
+    def prompt(self) -> tuple[str, str | None, str, int | None] | None:
+        """(clip path, transcript, language, enrollment steps) when this task clones a voice from a clip."""
         if self.prompt_audio is None:
             return None
-        return str(self.prompt_audio), self.prompt_text, self.settings.get("lang", "auto")
+        return str(self.prompt_audio), self.prompt_text, self.settings.get("lang", "auto"), self.enroll_steps
 
 
 @dataclass(frozen=True)
@@ -111,14 +114,18 @@ def safe_output_name(name: Any, format: str | None) -> tuple[str, str]:
         raise InputError(f"output_name {name!r} has the extension of {implied}, but format is {format!r}")
     else:
         fmt = implied
+    if parts[0] in JOB_FILES:
+        raise InputError(f"output_name {name!r} would put audio inside the job's own file {parts[0]!r}")
     if len(name.encode("utf-8")) > MAX_NAME_BYTES or any(len(p.encode("utf-8")) > 120 for p in parts):
         raise InputError(f"output_name is too long (at most {MAX_NAME_BYTES} bytes, 120 per path part)")
     return name, fmt
 
 
-def prompt_voice_name(clip_sha256: str, prompt_text: str | None, lang: str) -> str:
-    """The enrolled voice's name for a prompt clip (+ transcript and language: they change the result)."""
-    extra = hashlib.sha256(json.dumps([prompt_text, lang]).encode()).hexdigest()[:6]
+def prompt_voice_name(clip_sha256: str, prompt_text: str | None, lang: str, steps: int | None = None) -> str:
+    """The enrolled voice's name for a prompt clip (+ transcript, language, steps: they change the result)."""
+    from ..clone.enroll import ENROLL_VERSION
+
+    extra = hashlib.sha256(json.dumps([prompt_text, lang, steps, ENROLL_VERSION]).encode()).hexdigest()[:6]
     return f"prompt-{clip_sha256[:12]}-{extra}"
 
 
@@ -139,6 +146,7 @@ def load_tasks(path: str | Path, defaults: TaskDefaults | None = None,
     bad: list[BadLine] = []
     used: dict[str, int] = {}
     checker = _LineChecker(path.parent, defaults, voices)
+    folders: dict[str, int] = {}  # every parent folder of an output -> the first line that needs it
     for number, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
             continue
@@ -147,11 +155,19 @@ def load_tasks(path: str | Path, defaults: TaskDefaults | None = None,
         except GreenTTSError as exc:
             bad.append(BadLine(number, str(exc)))
             continue
-        first = used.get(task.output.lower())
-        if first is not None:
-            bad.append(BadLine(number, f"output_name {task.output!r} is already used by line {first}"))
+        except (ValueError, OSError, RecursionError) as exc:  # bad Unicode, an unreadable clip, absurd nesting
+            bad.append(BadLine(number, f"cannot be used: {type(exc).__name__}: {exc}"))
             continue
-        used[task.output.lower()] = number
+        out = task.output.lower()
+        parents = ["/".join(out.split("/")[:i]) for i in range(1, out.count("/") + 1)]
+        clash = used.get(out) or folders.get(out) or next((used[p] for p in parents if p in used), None)
+        if clash is not None:
+            bad.append(BadLine(number, f"output_name {task.output!r} clashes with the output of line {clash} "
+                                       "(the same file, or a file where a folder must be)"))
+            continue
+        used[out] = number
+        for p in parents:
+            folders.setdefault(p, number)
         tasks.append(task)
     if not tasks and not bad:
         bad.append(BadLine(0, f"{path} contains no tasks"))
@@ -174,6 +190,10 @@ class _LineChecker:
             raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(obj, dict):
             raise InputError(f"a task must be a JSON object, not {type(obj).__name__}")
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("contains invalid Unicode (an unpaired surrogate escape such as \\ud800)") from None
         unknown = sorted(set(obj) - set(FIELDS))
         if unknown:
             raise InputError(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(FIELDS)}")
@@ -197,9 +217,11 @@ class _LineChecker:
         if settings.get("tier") == "eco" and any(is_han(c) for c in text):
             raise InputError("the eco tier speaks English only; this text contains Chinese characters")
         identity = {"v": KEY_VERSION, "text": text, "format": fmt, "settings": settings,
-                    "prompt": [self._clip_hash(prompt_audio), prompt_text] if prompt_audio else None}
+                    "prompt": [self._clip_hash(prompt_audio), prompt_text, self.defaults.enroll_steps]
+                    if prompt_audio else None}
         key = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
-        return Task(number, output, text, fmt, settings, key, prompt_audio, prompt_text, obj.get("meta"))
+        return Task(number, output, text, fmt, settings, key, prompt_audio, prompt_text, obj.get("meta"),
+                    self.defaults.enroll_steps if prompt_audio else None)
 
     def _prompt(self, obj: dict[str, Any]) -> tuple[Path | None, str | None]:
         audio, text = obj.get("prompt_audio"), obj.get("prompt_text")

@@ -173,10 +173,15 @@ class FileWriter:
     def duration_s(self) -> float:
         return self.frames / self.sample_rate
 
+    def finish(self) -> None:
+        """Close the encoder and flush the file to disk (``commit`` then only renames)."""
+        if not self._file.closed:
+            self._file.close()
+            with open(self._tmp, "rb+") as f:
+                os.fsync(f.fileno())
+
     def commit(self) -> Path:
-        self._file.close()
-        with open(self._tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        self.finish()
         os.replace(self._tmp, self.path)
         return self.path
 
