@@ -280,3 +280,20 @@ def test_enrollment_over_http_is_a_job(live, engine, tmp_path):
     assert httpx.delete(url + "/v1/voices/af_heart").status_code == 400
     r = httpx.post(url + "/v1/voices", files={"file": ("x.wav", b"not audio", "audio/wav")}, data={"name": "x"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_audio"
+
+
+def test_dialogue_endpoint_returns_the_mix_and_turns(live):
+    body = {"script": "[S1] Good morning.\n[S2] 早上好。", "voices": {"S1": "af_heart"}, "auto_voices": True,
+            "response_format": "wav", "timestamps": True}
+    r = httpx.post(live[0].url + "/v1/dialogue", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    audio, sr = sf.read(io.BytesIO(base64.b64decode(data["audio_base64"])))
+    assert sr == 24000 and abs(len(audio) / sr - data["duration_s"]) < 0.01
+    assert [t["speaker"] for t in data["turns"]] == ["S1", "S2"] and data["speakers"]["S2"].startswith("z")
+    assert data["turns"][0]["end_s"] < data["turns"][1]["start_s"] and float(r.headers["x-greentts-energy-joules"]) > 0
+    plain = httpx.post(live[0].url + "/v1/dialogue", json={**body, "timestamps": False, "response_format": "mp3"},
+                       timeout=120)
+    assert plain.status_code == 200 and plain.headers["content-type"].startswith("audio/mpeg")
+    bad = httpx.post(live[0].url + "/v1/dialogue", json={"script": "[S1] Hi.\n[S2] Hello."}, timeout=60)
+    assert bad.status_code in (400, 404) and "S1" in bad.json()["error"]["message"]

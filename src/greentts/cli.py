@@ -1,4 +1,5 @@
-"""The ``greentts`` command line: say, voices, enroll, phonemize, demo, batch, narrate, serve, energy report.
+"""The ``greentts`` command line: say, voices, enroll, phonemize, demo, batch, narrate, dialogue,
+serve, energy report.
 
 Every synthesis command prints a one-line energy summary (joules, kWh, gCO2e, measured or estimated).
 """
@@ -399,6 +400,74 @@ def _narrate_progress(quiet: bool) -> Any:
         with Progress(TextColumn("narrating"), BarColumn(), TextColumn("{task.fields[audio]}"), TextColumn("ETA"),
                       TimeRemainingColumn()) as p:
             task = p.add_task("narrate", total=None, audio="")
+
+            def update(done: int, total: int, audio_s: float) -> None:
+                p.update(task, completed=done, total=total, audio=f"{audio_s / 60:.1f} min")
+            yield update
+
+    return bar()
+
+
+@app.command()
+def dialogue(
+    script: Path = typer.Argument(..., help="script: '[S1] text' or 'Name: text' lines (.txt), or .json/.yaml"),
+    out: Path = typer.Option(..., "-o", "--out", help="the mixed recording: .mp3, .flac, .wav, .ogg or .opus"),
+    voice: list[str] = typer.Option([], "--voice", help="NAME=VOICE (stock, blend or enrolled); repeatable"),
+    auto_voices: bool = typer.Option(False, "--auto-voices", help="give unmapped speakers distinct stock voices"),
+    stems: bool = typer.Option(False, "--stems", help="also write one aligned file per speaker (OUT.NAME.ext)"),
+    gap_scale: float = typer.Option(1.0, "--gap-scale", help="scale the gaps between turns (0 .. 5)"),
+    loudness: float = typer.Option(-20.0, "--loudness", help="LUFS target for every speaker's turns"),
+    sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="8000 .. 48000 Hz (native 24000)"),
+    tier: str = typer.Option("standard", "--tier", help="standard | eco (English, af_heart only)"),
+    no_subtitles: bool = typer.Option(False, "--no-subtitles", help="do not write .srt / .vtt"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
+    ledger: Optional[Path] = _ledger, meter: str = _meter,
+) -> None:
+    """Turn a multi-speaker script into one recording with per-turn timestamps and speaker-labelled subtitles."""
+    from .engine import Engine
+    from .jobs.dialogue import DialogueSettings
+    from .jobs.script import load_script
+
+    try:
+        mapping = {}
+        for item in voice:
+            name, sep, v = item.partition("=")
+            if not sep or not name.strip() or not v.strip():
+                raise typer.BadParameter(f"--voice takes NAME=VOICE, got {item!r}")
+            mapping[name.strip()] = v.strip()
+        parsed = load_script(script)
+        with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine, \
+                _turn_progress(quiet) as progress:
+            settings = DialogueSettings(gap_scale=gap_scale, loudness_lufs=loudness, sample_rate=sample_rate, tier=tier)
+            stream = engine.dialogue(parsed, mapping, auto_voices=auto_voices, **settings.__dict__)
+            report = stream.save(out, subtitles=() if no_subtitles else ("srt", "vtt"), stems=stems,
+                                 progress=progress)
+    except GreenTTSError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {report.path} ({report.duration_s / 60:.1f} min audio, {report.turns} turns) in "
+               f"{report.wall_s:.1f} s wall, RTF {report.rtf:.3f}")
+    for name, v in report.speakers.items():
+        typer.echo(f"  {name}: {v}")
+    typer.echo("also: " + ", ".join(str(p) for p in report.files[1:]))
+    e = report.energy
+    typer.echo(f"energy ({e.get('method')}): {e.get('joules', 0):.1f} J = {e.get('kwh', 0):.3g} kWh, "
+               f"{e.get('gco2e', 0):.3g} gCO2e")
+
+
+def _turn_progress(quiet: bool) -> Any:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar() -> Any:
+        if quiet or not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("turns"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[audio]}"),
+                      TextColumn("ETA"), TimeRemainingColumn()) as p:
+            task = p.add_task("dialogue", total=None, audio="")
 
             def update(done: int, total: int, audio_s: float) -> None:
                 p.update(task, completed=done, total=total, audio=f"{audio_s / 60:.1f} min")

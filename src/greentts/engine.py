@@ -310,6 +310,31 @@ class Engine:
         """Synthesize all of ``text`` (collects :meth:`stream`)."""
         return self.stream(text, settings, low_latency=False, priority=priority, **overrides).collect()
 
+    def dialogue(self, script: Any, voices: dict[str, str] | None = None, *, auto_voices: bool = False,
+                 **settings: Any) -> Any:
+        """A multi-speaker script -> a :class:`~greentts.jobs.dialogue.DialogueStream` of rendered turns.
+
+        ``script``: a parsed :class:`~greentts.jobs.script.Script`, script text (``[S1] ...`` or
+        ``Name: ...`` lines, or JSON), or a dict (``{"speakers": ..., "turns": [...]}``). ``voices`` maps
+        speakers to voices (stock, blend or enrolled); ``auto_voices`` assigns distinct stock voices to
+        speakers left unmapped (otherwise they are an error). ``settings``: fields of
+        :class:`~greentts.jobs.dialogue.DialogueSettings` (gaps, loudness, sample_rate, tier).
+        Iterate it for turns, ``.save(path)`` to write the mix, subtitles, timestamps and stems in
+        constant memory, or ``.collect()`` for short scripts.
+        """
+        from .jobs.dialogue import DialogueSettings, DialogueStream
+        from .jobs.script import Script, parse_script
+
+        if self._closed:
+            raise EngineClosed("the engine is closed")
+        if not isinstance(script, Script):
+            script = parse_script(script)
+        try:
+            config = DialogueSettings(**settings)
+        except TypeError as exc:
+            raise InputError(f"unknown dialogue setting: {exc}") from None
+        return DialogueStream(self, script, voices, auto_assign=auto_voices, settings=config)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _voice(self, text: str, s: SynthesisSettings) -> Voice:

@@ -179,13 +179,17 @@ class _CueWriter:
         if kind == "vtt":
             self._f.write("WEBVTT\n\n")
 
-    def add(self, start: float, end: float, text: str) -> None:
+    def add(self, start: float, end: float, text: str, speaker: str | None = None) -> None:
+        """One cue; ``speaker`` labels it (SRT: "Name: text", WebVTT: a ``<v Name>`` voice span)."""
         self.count += 1
         sep = "," if self.kind == "srt" else "."
         head = f"{self.count}\n" if self.kind == "srt" else ""
-        body = _wrap(text).replace("-->", "->")
+        label = f"{speaker}: " if speaker and self.kind == "srt" else ""
+        body = _wrap(label + text).replace("-->", "->")
         if self.kind == "vtt":  # WebVTT cue text is HTML-like
             body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            if speaker:
+                body = f"<v {speaker.replace('>', '')}>{body}"
         self._f.write(f"{head}{_clock(start, sep)} --> {_clock(end, sep)}\n{body}\n\n")
 
     def finish(self) -> None:

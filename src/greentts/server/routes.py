@@ -18,7 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..errors import GreenTTSError, VoiceError
 from .auth import caller_namespace
-from .schemas import MODELS, SpeechRequest
+from .schemas import MODELS, DialogueRequest, SpeechRequest
 from .serving import HTTPError, Job, SpeechService, media_type, namespaced, status_for
 
 router = APIRouter()
@@ -58,6 +58,26 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
         return _Released(gen, svc.release, media_type="text/event-stream", headers=headers)
     return _Released(svc.chunks(stream, record, encoder), svc.release, media_type=media_type(body.response_format),
                      headers=headers)
+
+
+@router.post("/v1/dialogue")
+async def dialogue(body: DialogueRequest, request: Request, ns: str = Depends(caller_namespace)) -> Response:
+    """A multi-speaker script -> one recording; ``timestamps: true`` -> JSON with the audio and the turns."""
+    svc = service(request)
+    svc.admit()
+    try:
+        data, report = await anyio.to_thread.run_sync(svc.dialogue, body, ns)
+    finally:
+        svc.release()
+    headers = {"x-greentts-energy-joules": f"{report['energy']['joules']:.6g}",
+               "x-greentts-energy-method": report["energy"]["method"],
+               "x-greentts-audio-seconds": f"{report['duration_s']:.3f}"}
+    if body.timestamps:
+        import base64
+
+        return JSONResponse({**report, "media_type": media_type(body.response_format),
+                             "audio_base64": base64.b64encode(data).decode("ascii")}, headers=headers)
+    return Response(data, media_type=media_type(body.response_format), headers=headers)
 
 
 class _Released(StreamingResponse):

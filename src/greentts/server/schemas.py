@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SpeechRequest", "ErrorBody", "error_body", "OPENAI_VOICES", "MODELS", "PRESET_WORDS"]
+__all__ = ["SpeechRequest", "DialogueRequest", "ErrorBody", "error_body", "OPENAI_VOICES", "MODELS", "PRESET_WORDS"]
 
 # OpenAI's voice names -> the Kokoro voice that plays the part (most have a namesake in Kokoro v1.0).
 OPENAI_VOICES = {"alloy": "af_alloy", "echo": "am_echo", "fable": "bm_fable", "onyx": "am_onyx",
@@ -46,6 +46,22 @@ class SpeechRequest(BaseModel):
     tier: Literal["standard", "eco", "auto"] | None = Field(None, description="overrides the model's tier")
     prosody: Literal["neutral", "news", "storytelling", "cheerful", "calm", "serious"] | None = None
     stream: bool = Field(True, description="false: send the whole file at once, with the energy in headers")
+
+
+class DialogueRequest(BaseModel):
+    """``POST /v1/dialogue``: a multi-speaker script -> one mixed recording (+ per-turn timestamps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str | dict[str, Any] = Field(..., description="'[S1] text' / 'Name: text' lines, or "
+                                                          "{speakers: {...}, turns: [{speaker, text}, ...]}")
+    voices: dict[str, str] = Field(default_factory=dict, description="speaker -> voice (stock, blend, enrolled)")
+    auto_voices: bool = Field(False, description="give unmapped speakers distinct stock voices")
+    response_format: Literal["mp3", "opus", "flac", "wav", "pcm"] = "mp3"
+    sample_rate: int | None = Field(None, description="output rate, 8000-48000 Hz (default 24000)")
+    gap_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales the turn-taking gaps")
+    tier: Literal["standard", "eco"] = "standard"
+    timestamps: bool = Field(False, description="true: reply JSON {audio_base64, media_type, turns, ...}")
 
 
 class ErrorBody(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
-from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format
+from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from .config import ServerConfig
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
@@ -287,6 +287,34 @@ class SpeechService:
             self.records[record.id] = record
             while len(self.records) > self.config.keep_reports:
                 self.records.popitem(last=False)
+
+    def dialogue(self, req: Any, ns: str) -> tuple[bytes, dict[str, Any]]:
+        """Render a dialogue request whole (runs in a worker thread): the encoded mix and its report."""
+        script = req.script
+        size = len(script) if isinstance(script, str) else len(json.dumps(script, ensure_ascii=False))
+        limit = 20 * self.config.max_input_chars
+        if size > limit:
+            raise HTTPError(413, f"the script is {size} characters; the limit is {limit} (use greentts dialogue "
+                                 "for long scripts)", param="script", code="input_too_long")
+        rate = req.sample_rate or 24000
+        try:
+            check_format(req.response_format, rate)
+            voices = {k: self.resolve_voice(v, ns) for k, v in req.voices.items()}
+            dialogue = self.engine.dialogue(script, voices, auto_voices=req.auto_voices, sample_rate=rate,
+                                            gap_scale=req.gap_scale, tier=req.tier)
+            audio, turns = dialogue.collect()
+        except GreenTTSError as exc:
+            status, kind = status_for(exc)
+            raise HTTPError(status, str(exc), kind, param="script") from None
+        data = encode(audio, rate, req.response_format)
+        joules = sum(t["energy_j"] for t in turns)
+        with self._lock:
+            self.served += 1
+            self.audio_s += len(audio) / rate
+            self.joules += joules
+        report = {"duration_s": round(len(audio) / rate, 3), "speakers": dialogue.voices, "turns": turns,
+                  "energy": {"joules": joules, "method": self.engine.energy().method}}
+        return data, report
 
     def energy_headers(self, record: Record) -> dict[str, str]:
         h = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend}
