@@ -233,7 +233,7 @@ def _peak_rss_run(tmp_path: Path, cache_dir, turns: int, name: str) -> tuple[flo
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_90_minute_script_streams_to_disk_in_constant_memory(tmp_path, cache_dir):
-    short_s, short_rss = _peak_rss_run(tmp_path, cache_dir, 80, "short")
+    short_s, short_rss = _peak_rss_run(tmp_path, cache_dir, 60, "short")
     long_s, long_rss = _peak_rss_run(tmp_path, cache_dir, 700, "long")
     print(f"peak RSS: {short_s / 60:.1f} min -> {short_rss / 2**20:.0f} MiB; {long_s / 60:.1f} min -> "
           f"{long_rss / 2**20:.0f} MiB")
