@@ -23,3 +23,30 @@ def asr(cache_dir):
     from greentts.quality.asr import Transcriber
 
     return Transcriber(cache_dir)
+
+
+@pytest.fixture
+def cli_peak_rss(cache_dir):
+    """Run ``greentts ARGS`` in a fresh process; returns (peak RSS in bytes, stdout). The peak is VmHWM of
+    that process image (ru_maxrss would include the forking pytest process)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    def run(*args: str) -> tuple[int, str]:
+        fd, rss = tempfile.mkstemp(suffix=".rss")
+        os.close(fd)
+        wrapper = ("import atexit, re, sys\n"
+                   "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
+                   f"atexit.register(lambda: open({rss!r}, 'w').write(hwm()))\n"
+                   "from greentts.cli import main\nsys.argv = ['greentts'] + sys.argv[1:]\nmain()\n")
+        res = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, timeout=1200,
+                             env=dict(os.environ, GREENTTS_CACHE_DIR=str(cache_dir)))
+        assert res.returncode == 0, res.stderr[-3000:]
+        with open(rss) as f:
+            peak = int(f.read()) * 1024
+        os.unlink(rss)
+        return peak, res.stdout
+
+    return run

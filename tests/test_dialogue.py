@@ -2,10 +2,7 @@
 timestamps and stems that match the audio, constant memory on a 90-minute script."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -213,28 +210,21 @@ def test_cli_dialogue_and_line_numbered_errors(tmp_path, cache_dir, monkeypatch)
     assert res.exit_code == 2 and f"{bad}:2:" in res.output
 
 
-def _peak_rss_run(tmp_path: Path, cache_dir, turns: int, name: str) -> tuple[float, int]:
+def _peak_rss_run(tmp_path: Path, cli_peak_rss, turns: int, name: str) -> tuple[float, int]:
     script = tmp_path / f"{name}.txt"
     line = "The river rose slowly through the night, and by morning the old bridge stood alone in the water."
     script.write_text("# voices: A=af_heart, B=af_heart\n" + "\n".join(
         f"{'A' if i % 2 else 'B'}: {line} Turn {i}." for i in range(turns)), encoding="utf-8")
-    rss = tmp_path / f"{name}.rss"
-    wrapper = ("import atexit, re, sys\n"
-               "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
-               f"atexit.register(lambda: open({str(rss)!r}, 'w').write(hwm()))\n"
-               "from greentts.cli import main\nsys.argv = ['greentts'] + sys.argv[1:]\nmain()\n")
-    res = subprocess.run([sys.executable, "-c", wrapper, "dialogue", str(script), "-o", str(tmp_path / f"{name}.flac"),
-                          "--tier", "eco", "--stems", "--quiet"], env=dict(os.environ, GREENTTS_CACHE_DIR=str(cache_dir)),
-                         capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return sf.info(tmp_path / f"{name}.flac").duration, int(rss.read_text()) * 1024
+    out = tmp_path / f"{name}.flac"
+    peak, _ = cli_peak_rss("dialogue", str(script), "-o", str(out), "--tier", "eco", "--stems", "--quiet")
+    return sf.info(out).duration, peak
 
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_a_90_minute_script_streams_to_disk_in_constant_memory(tmp_path, cache_dir):
-    short_s, short_rss = _peak_rss_run(tmp_path, cache_dir, 60, "short")
-    long_s, long_rss = _peak_rss_run(tmp_path, cache_dir, 700, "long")
+def test_a_90_minute_script_streams_to_disk_in_constant_memory(tmp_path, cli_peak_rss):
+    short_s, short_rss = _peak_rss_run(tmp_path, cli_peak_rss, 60, "short")
+    long_s, long_rss = _peak_rss_run(tmp_path, cli_peak_rss, 700, "long")
     print(f"peak RSS: {short_s / 60:.1f} min -> {short_rss / 2**20:.0f} MiB; {long_s / 60:.1f} min -> "
           f"{long_rss / 2**20:.0f} MiB")
     assert long_s >= 90 * 60 and long_s > 10 * short_s

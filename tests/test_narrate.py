@@ -1,11 +1,8 @@
 """Long-form narration: chapters from headings, subtitles timed to the audio, markers, constant memory."""
 
 import json
-import os
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from greentts.errors import InputError
-from greentts.jobs import Chapter, narrate, read_book
+from greentts.jobs import Chapter, narrate
 from greentts.jobs.longform import parse_markdown, parse_text
 
 
@@ -112,28 +109,20 @@ def _book(words: int, seed: int) -> str:
     return "\n".join(out)
 
 
-def _narrate_peak_rss(tmp_path: Path, cache_dir, words: int, name: str) -> tuple[dict, int]:
+def _narrate_peak_rss(tmp_path: Path, cli_peak_rss, words: int, name: str) -> tuple[dict, int]:
     book = tmp_path / f"{name}.md"
     book.write_text(_book(words, 7), encoding="utf-8")
-    rss = tmp_path / f"{name}.rss"
-    # VmHWM (peak RSS of this process image; ru_maxrss would include the forking pytest process)
-    wrapper = ("import atexit, re, sys\n"
-               "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
-               f"atexit.register(lambda: open({str(rss)!r}, 'w').write(hwm()))\n"
-               "from greentts.cli import main\nsys.argv = ['greentts'] + sys.argv[1:]\nmain()\n")
-    res = subprocess.run([sys.executable, "-c", wrapper, "narrate", str(book), "-o", str(tmp_path / f"{name}.mp3"),
-                          "--tier", "eco", "--quiet"], env=dict(os.environ, GREENTTS_CACHE_DIR=str(cache_dir)),
-                         capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stderr[-3000:]
-    info = sf.info(tmp_path / f"{name}.mp3")
-    return {"duration_s": info.frames / info.samplerate, "stdout": res.stdout}, int(rss.read_text()) * 1024
+    out = tmp_path / f"{name}.mp3"
+    peak, stdout = cli_peak_rss("narrate", str(book), "-o", str(out), "--tier", "eco", "--quiet")
+    info = sf.info(out)
+    return {"duration_s": info.frames / info.samplerate, "stdout": stdout}, peak
 
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_a_90_minute_book_narrates_in_constant_memory(tmp_path, cache_dir):
-    short, short_rss = _narrate_peak_rss(tmp_path, cache_dir, 900, "short")
-    long, long_rss = _narrate_peak_rss(tmp_path, cache_dir, 14500, "long")
+def test_a_90_minute_book_narrates_in_constant_memory(tmp_path, cli_peak_rss):
+    short, short_rss = _narrate_peak_rss(tmp_path, cli_peak_rss, 900, "short")
+    long, long_rss = _narrate_peak_rss(tmp_path, cli_peak_rss, 14500, "long")
     assert long["duration_s"] >= 90 * 60, long["stdout"]
     assert long["duration_s"] > 10 * short["duration_s"]
     # 90 minutes of 24 kHz float32 would be 518 MB held in memory; peak RSS grows by far less than that

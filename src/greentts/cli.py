@@ -369,7 +369,7 @@ def narrate(
     try:
         chapters = read_book(book)
         with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine, \
-                _narrate_progress(quiet) as progress:
+                _long_progress(quiet, "narrating") as progress:
             report = run_narration(engine, chapters, out, subtype=subtype, chapter_pause_s=chapter_pause,
                                    subtitles=() if no_subtitles else SUBTITLE_FORMATS,
                                    markers=() if no_markers else MARKER_FORMATS, title=title, progress=progress,
@@ -387,7 +387,9 @@ def narrate(
                f"{e.get('gco2e', 0):.3g} gCO2e")
 
 
-def _narrate_progress(quiet: bool) -> Any:
+def _long_progress(quiet: bool, label: str, counted: bool = False) -> Any:
+    """A context manager yielding a ``(done, total, audio_s)`` progress callback (a rich bar with the audio
+    written so far and an ETA), or None when quiet or not on a terminal. ``counted`` shows done/total."""
     from contextlib import contextmanager
 
     @contextmanager
@@ -395,11 +397,12 @@ def _narrate_progress(quiet: bool) -> Any:
         if quiet or not sys.stderr.isatty():
             yield None
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("narrating"), BarColumn(), TextColumn("{task.fields[audio]}"), TextColumn("ETA"),
-                      TimeRemainingColumn()) as p:
-            task = p.add_task("narrate", total=None, audio="")
+        columns = [TextColumn(label), BarColumn(), *([MofNCompleteColumn()] if counted else []),
+                   TextColumn("{task.fields[audio]}"), TextColumn("ETA"), TimeRemainingColumn()]
+        with Progress(*columns) as p:
+            task = p.add_task(label, total=None, audio="")
 
             def update(done: int, total: int, audio_s: float) -> None:
                 p.update(task, completed=done, total=total, audio=f"{audio_s / 60:.1f} min")
@@ -438,7 +441,7 @@ def dialogue(
             mapping[name.strip()] = v.strip()
         parsed = load_script(script)
         with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine, \
-                _turn_progress(quiet) as progress:
+                _long_progress(quiet, "turns", counted=True) as progress:
             settings = DialogueSettings(gap_scale=gap_scale, loudness_lufs=loudness, sample_rate=sample_rate, tier=tier)
             stream = engine.dialogue(parsed, mapping, auto_voices=auto_voices, **settings.__dict__)
             report = stream.save(out, subtitles=() if no_subtitles else ("srt", "vtt"), stems=stems,
@@ -453,27 +456,6 @@ def dialogue(
     e = report.energy
     typer.echo(f"energy ({e.get('method')}): {e.get('joules', 0):.1f} J = {e.get('kwh', 0):.3g} kWh, "
                f"{e.get('gco2e', 0):.3g} gCO2e")
-
-
-def _turn_progress(quiet: bool) -> Any:
-    from contextlib import contextmanager
-
-    @contextmanager
-    def bar() -> Any:
-        if quiet or not sys.stderr.isatty():
-            yield None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(TextColumn("turns"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[audio]}"),
-                      TextColumn("ETA"), TimeRemainingColumn()) as p:
-            task = p.add_task("dialogue", total=None, audio="")
-
-            def update(done: int, total: int, audio_s: float) -> None:
-                p.update(task, completed=done, total=total, audio=f"{audio_s / 60:.1f} min")
-            yield update
-
-    return bar()
 
 
 @app.command()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import GreenTTSError, InputError
+from ..models.assets import sha256_file
 from ..runtime.audio import make_public
 from .tasks import BadLine, Task, prompt_voice_name
 
@@ -220,17 +221,9 @@ def _locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verifies(path: Path, rec: dict[str, Any]) -> bool:
     try:
-        return path.is_file() and path.stat().st_size == rec.get("bytes") and _sha256(path) == rec.get("sha256")
+        return path.is_file() and path.stat().st_size == rec.get("bytes") and sha256_file(path) == rec.get("sha256")
     except OSError:
         return False
 

@@ -80,6 +80,10 @@ class RayRenderer:
             raise InputError("--ray needs the ray extra: pip install 'greentts[ray]'") from None
         self._ray = ray
         self._config = {"workers": 1, "latency_workers": 0, "idle_probe_s": 0.2, **(engine_config or {})}
+        from ..voices.store import VoiceStore, default_voices_dir
+
+        self._store = VoiceStore(voices_dir or default_voices_dir())  # the driver's voices (enrolled prompts)
+        self._stock = frozenset(self._store.names())
         self._voices_dir = voices_dir
         self._started = not ray.is_initialized()
         self.nodes: list[Any] = []
@@ -140,18 +144,12 @@ class RayRenderer:
             return []
         from ..voices.store import parse_blend
 
-        store = self._store()
-        return [name for name, _ in parse_blend(voice) if name not in store.names()]
-
-    def _store(self) -> Any:
-        from ..voices.store import VoiceStore, default_voices_dir
-
-        return VoiceStore(self._voices_dir or default_voices_dir())
+        return [name for name, _ in parse_blend(voice) if name not in self._stock]
 
     def _table(self, name: str) -> Any:
         if name not in self._tables:
-            store = self._store()
-            self._tables[name] = self._ray.put((np.asarray(store.get(name).table), store.enrolled_meta(name)))
+            self._tables[name] = self._ray.put((np.asarray(self._store.get(name).table),
+                                                self._store.enrolled_meta(name)))
         return self._tables[name]
 
     def enroll(self, clip: str, name: str, text: str | None, lang: str | None, steps: int | None) -> str:
