@@ -11,6 +11,10 @@ invocation, before the server starts, so the ratio compares like with like on th
     python bench/serve_load.py --markdown docs/serve-load.md
 
 Targets (issue 5): at 16 clients, throughput >= 0.9x offline; p95 first audio <= 1.5 s (Kokoro).
+Targets (issue 15), with ``--soak 600 --check``: at 64 clients the p95 first audio of admitted requests is at
+most the server's ``--max-first-audio-wait`` (5 s), no 5xx, and server RSS grows < 5 % after warm-up.
+
+    python bench/serve_load.py --levels 64 --soak 600 --check --markdown docs/serve-load.md
 """
 
 from __future__ import annotations
@@ -57,7 +61,10 @@ def _percentile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-async def _level(url: str, clients: int, n: int, sentences: list[tuple[str, str]]) -> dict:
+async def _level(url: str, clients: int, n: int, sentences: list[tuple[str, str]], duration_s: float = 0.0,
+                 rss_pid: int | None = None) -> dict:
+    """``n`` requests by ``clients`` closed-loop clients, or (``duration_s``) as many as they send in that
+    time. A 429 is counted, and its client waits Retry-After before it sends its next request."""
     import httpx2 as httpx
 
     queue: asyncio.Queue = asyncio.Queue()
@@ -67,13 +74,25 @@ async def _level(url: str, clients: int, n: int, sentences: list[tuple[str, str]
     later: list[float] = []  # first audio of each client's 2nd, 3rd ... request (after the first wave)
     audio_bytes = 0
     errors: dict[str, int] = {}
+    sent = 0
+    retry_after: list[float] = []
+    rss: list[tuple[float, float]] = []
+    t0 = time.perf_counter()
+    stop_at = t0 + duration_s if duration_s else None
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+
+    def next_item(i: int) -> tuple[str, str] | None:
+        if stop_at is not None:
+            return sentences[i % len(sentences)] if time.perf_counter() < stop_at else None
+        return None if queue.empty() else queue.get_nowait()
+
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
-        async def worker() -> None:
-            nonlocal audio_bytes
+        async def worker(k: int) -> None:
+            nonlocal audio_bytes, sent
             done = 0
-            while not queue.empty():
-                text, voice = queue.get_nowait()
+            while (item := next_item(sent + k)) is not None:
+                text, voice = item
+                sent += 1
                 body = {"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm"}
                 t = time.perf_counter()
                 first = None
@@ -81,6 +100,10 @@ async def _level(url: str, clients: int, n: int, sentences: list[tuple[str, str]
                     if r.status_code != 200:
                         errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
                         await r.aread()
+                        if r.status_code == 429:
+                            wait = float(r.headers.get("Retry-After", "1"))
+                            retry_after.append(wait)
+                            await asyncio.sleep(wait)
                         continue
                     async for part in r.aiter_raw():
                         if first is None and part:
@@ -92,14 +115,27 @@ async def _level(url: str, clients: int, n: int, sentences: list[tuple[str, str]
                         later.append(first)
                 done += 1
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        async def sample_rss() -> None:
+            while rss_pid is not None:
+                rss.append((time.perf_counter() - t0, _rss_mb(rss_pid)))
+                await asyncio.sleep(10)
+
+        sampler = asyncio.ensure_future(sample_rss())
+        await asyncio.gather(*(worker(k) for k in range(clients)))
         wall = time.perf_counter() - t0
+        sampler.cancel()
     audio_s = audio_bytes / 2 / 24000
-    return {"clients": clients, "requests": n, "ok": len(ttfa), "errors": errors, "wall_s": wall,
-            "audio_s": audio_s, "throughput_x_rt": audio_s / wall, "ttfa_p50_s": _percentile(ttfa, 0.5),
-            "ttfa_p95_s": _percentile(ttfa, 0.95),
-            "ttfa_p95_after_first_wave_s": _percentile(later, 0.95)}
+    answered = len(ttfa) + sum(errors.values())
+    row = {"clients": clients, "requests": sent, "ok": len(ttfa), "errors": errors, "wall_s": wall,
+           "audio_s": audio_s, "throughput_x_rt": audio_s / wall, "ttfa_p50_s": _percentile(ttfa, 0.5),
+           "ttfa_p95_s": _percentile(ttfa, 0.95), "ttfa_max_s": max(ttfa, default=float("nan")),
+           "ttfa_p95_after_first_wave_s": _percentile(later, 0.95),
+           "share_429": errors.get("429", 0) / answered if answered else 0.0,
+           "errors_5xx": sum(v for k, v in errors.items() if k.startswith("5")),
+           "retry_after_median_s": statistics.median(retry_after) if retry_after else None}
+    if rss:
+        row["rss_mb"] = rss
+    return row
 
 
 def _offline() -> dict:
@@ -115,74 +151,148 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(levels: tuple[int, ...], scale: float) -> dict:
+def _start_server(extra: list[str]) -> tuple[subprocess.Popen, str]:
     import httpx2 as httpx
 
-    offline = _offline()
-    print(f"offline engine: {offline['throughput_x_rt']:.2f} x real time", flush=True)
     port = _free_port()
     exe = Path(sys.executable).with_name("greentts")
-    server = subprocess.Popen([str(exe), "serve", "--port", str(port), "--max-requests", "256"],
+    server = subprocess.Popen([str(exe), "serve", "--port", str(port), *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while True:
+        try:
+            if httpx.get(url + "/readyz").status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("server did not become ready: " + (server.stderr.read() if server.poll() else ""))
+        time.sleep(0.5)
+
+
+def run(levels: tuple[int, ...], scale: float, server_args: list[str], offline: bool = True) -> dict:
+    off = _offline() if offline else None
+    if off:
+        print(f"offline engine: {off['throughput_x_rt']:.2f} x real time", flush=True)
+    server, url = _start_server(server_args)
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise RuntimeError("server did not become ready: " + (server.stderr.read() if server.poll() else ""))
-            time.sleep(0.5)
         rss_before = _rss_mb(server.pid)
         sentences = _sentences()
         asyncio.run(_level(url, 2, 4, sentences))  # warm the connection path
         rows = []
         for c in levels:
             row = asyncio.run(_level(url, c, max(c, round(REQUESTS.get(c, 2 * c) * scale)), sentences))
-            row["ratio_vs_offline"] = row["throughput_x_rt"] / offline["throughput_x_rt"]
+            row["ratio_vs_offline"] = row["throughput_x_rt"] / off["throughput_x_rt"] if off else None
             row["rss_mb_after"] = _rss_mb(server.pid)
             rows.append(row)
-            print(f"{c:3d} clients: {row['throughput_x_rt']:.2f} x RT ({row['ratio_vs_offline']:.2f}x offline), "
-                  f"first audio p50 {row['ttfa_p50_s']:.3f} s p95 {row['ttfa_p95_s']:.3f} s, errors {row['errors']}",
-                  flush=True)
-        return {"offline": offline, "levels": rows, "rss_mb_before": rss_before, "rss_mb_after": _rss_mb(server.pid)}
+            print(f"{c:3d} clients: {row['throughput_x_rt']:.2f} x RT, first audio p50 {row['ttfa_p50_s']:.3f} s "
+                  f"p95 {row['ttfa_p95_s']:.3f} s, 429 {row['share_429']:.0%}, errors {row['errors']}", flush=True)
+        return {"offline": off, "levels": rows, "rss_mb_before": rss_before, "rss_mb_after": _rss_mb(server.pid),
+                "server_args": server_args}
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def soak(clients: int, duration_s: float, warm_s: float, server_args: list[str]) -> dict:
+    """``clients`` closed-loop clients for ``duration_s``; server RSS sampled every 10 s. Growth is measured
+    from the first sample after ``warm_s`` (arenas sized by the first minutes of traffic) to the end."""
+    server, url = _start_server(server_args)
+    try:
+        rss_idle = _rss_mb(server.pid)
+        asyncio.run(_level(url, 2, 4, _sentences()))
+        row = asyncio.run(_level(url, clients, 0, _sentences(), duration_s=duration_s, rss_pid=server.pid))
+        samples = row["rss_mb"]
+        warm = next((mb for t, mb in samples if t >= warm_s), samples[-1][1])
+        end = _rss_mb(server.pid)
+        row.update({"rss_mb_idle": rss_idle, "rss_mb_after_warm_up": warm, "rss_mb_end": end,
+                    "rss_growth_after_warm_up": end / warm - 1, "warm_up_s": warm_s, "server_args": server_args})
+        print(f"soak {clients} clients {duration_s:.0f} s: {row['ok']} ok, 429 {row['share_429']:.0%}, 5xx "
+              f"{row['errors_5xx']}, first audio p50 {row['ttfa_p50_s']:.2f} s p95 {row['ttfa_p95_s']:.2f} s; RSS "
+              f"{rss_idle:.0f} MB idle, {warm:.0f} MB at {warm_s:.0f} s, {end:.0f} MB at the end "
+              f"({row['rss_growth_after_warm_up']:+.1%})", flush=True)
+        return row
     finally:
         server.terminate()
         server.wait(30)
 
 
 def markdown(res: dict) -> str:
+    off = res.get("offline")
     lines = [f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; server and clients on one "
-             f"machine (loopback). Offline engine (bench/throughput.py --child engine, same run): "
-             f"**{res['offline']['throughput_x_rt']:.2f} x real time**. Server RSS {res['rss_mb_before']:.0f} MB "
-             f"before load, {res['rss_mb_after']:.0f} MB after.", "",
-             "| clients | requests | ok | errors | audio s / wall s | vs offline | first audio p50 | first audio p95 | "
-             "p95 after the first wave | RSS after (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"machine (loopback); server flags: `{' '.join(res.get('server_args', [])) or 'defaults'}`."
+             + (f" Offline engine (bench/throughput.py --child engine, same run): "
+                f"**{off['throughput_x_rt']:.2f} x real time**." if off else "")
+             + f" Server RSS {res['rss_mb_before']:.0f} MB before load, {res['rss_mb_after']:.0f} MB after.", "",
+             "| clients | requests | ok | 429 share | errors | audio s / wall s | vs offline | first audio p50 | "
+             "first audio p95 | p95 after the first wave | RSS after (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["levels"]:
-        lines.append(f"| {r['clients']} | {r['requests']} | {r['ok']} | {r['errors'] or 0} | {r['throughput_x_rt']:.2f} | "
-                     f"**{r['ratio_vs_offline']:.2f}x** | {r['ttfa_p50_s']:.3f} s | {r['ttfa_p95_s']:.3f} s | "
+        ratio = f"**{r['ratio_vs_offline']:.2f}x**" if r.get("ratio_vs_offline") else "-"
+        lines.append(f"| {r['clients']} | {r['requests']} | {r['ok']} | {r['share_429']:.0%} | {r['errors'] or 0} | "
+                     f"{r['throughput_x_rt']:.2f} | {ratio} | {r['ttfa_p50_s']:.3f} s | {r['ttfa_p95_s']:.3f} s | "
                      f"{r['ttfa_p95_after_first_wave_s']:.3f} s | {r['rss_mb_after']:.0f} |")
+    if res.get("soak"):
+        k = res["soak"]
+        lines += ["", f"Soak: {k['clients']} closed-loop clients for {k['wall_s']:.0f} s (a 429 waits Retry-After): "
+                      f"{k['requests']} requests, {k['ok']} admitted and complete, {k['share_429']:.1%} answered 429 "
+                      f"(median Retry-After {k['retry_after_median_s']} s), {k['errors_5xx']} 5xx; first audio of "
+                      f"admitted requests p50 {k['ttfa_p50_s']:.2f} s, p95 {k['ttfa_p95_s']:.2f} s, max "
+                      f"{k['ttfa_max_s']:.2f} s; server RSS {k['rss_mb_idle']:.0f} MB idle, "
+                      f"{k['rss_mb_after_warm_up']:.0f} MB after {k['warm_up_s']:.0f} s of load, "
+                      f"{k['rss_mb_end']:.0f} MB at the end: **{k['rss_growth_after_warm_up']:+.1%}** after warm-up."]
     return "\n".join(lines) + "\n"
+
+
+def check(res: dict, max_wait: float) -> list[str]:
+    """The issue-15 targets: admitted p95 first audio <= max wait, zero 5xx, RSS growth < 5 % after warm-up."""
+    bad = []
+    k = res.get("soak")
+    rows = res["levels"] + ([k] if k else [])
+    for r in rows:
+        if r["errors_5xx"]:
+            bad.append(f"{r['clients']} clients: {r['errors_5xx']} 5xx")
+    for r in [x for x in rows if x["clients"] >= 64]:
+        if r["ttfa_p95_s"] > max_wait:
+            bad.append(f"{r['clients']} clients: admitted p95 first audio {r['ttfa_p95_s']:.2f} s > {max_wait} s")
+    if k and k["rss_growth_after_warm_up"] >= 0.05:
+        bad.append(f"RSS grew {k['rss_growth_after_warm_up']:.1%} after warm-up (limit 5 %)")
+    return bad
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    ap.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrency levels ('' for none)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
+    ap.add_argument("--soak", type=float, default=0.0, help="then SECONDS of --soak-clients clients (RSS sampled)")
+    ap.add_argument("--soak-clients", type=int, default=64)
+    ap.add_argument("--warm-up", type=float, default=120.0, help="soak seconds before the RSS baseline")
+    ap.add_argument("--max-wait", type=float, default=5.0, help="the server's --max-first-audio-wait")
+    ap.add_argument("--no-offline", action="store_true", help="skip the offline engine measurement")
+    ap.add_argument("--check", action="store_true", help="exit 1 unless the issue-15 targets are met")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "serve_load.json")
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
-    res = run(tuple(int(x) for x in args.levels.split(",")), args.scale)
+    server_args = ["--max-first-audio-wait", str(args.max_wait)]
+    levels = tuple(int(x) for x in args.levels.split(",") if x.strip())
+    res = run(levels, args.scale, server_args, offline=not args.no_offline) if levels else \
+        {"offline": None, "levels": [], "rss_mb_before": float("nan"), "rss_mb_after": float("nan"),
+         "server_args": server_args}
+    if args.soak:
+        res["soak"] = soak(args.soak_clients, args.soak, args.warm_up, server_args)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(res, indent=1))
     table = markdown(res)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
+    problems = check(res, args.max_wait)
+    for p in problems:
+        print("TARGET MISSED:", p)
+    if args.check and problems:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_errors_use_the_openai_shape(client, live):
     assert err.value.body["param"] == "voice" and "nobody" in err.value.body["message"]
     with pytest.raises(openai.BadRequestError, match="speed"):
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", speed=3.0)
-    with pytest.raises(openai.BadRequestError, match="unknown model"):
+    with pytest.raises(openai.BadRequestError, match="model: Input should be .tts-1"):
         client.audio.speech.create(model="whisper-1", voice="alloy", input="Hello.")
     r = httpx.post(live[0].url + "/v1/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "a" * 5000})
     assert r.status_code == 413 and "4096" in r.json()["error"]["message"]

@@ -115,8 +115,13 @@ def voices(lang: Optional[str] = typer.Option(None, "--lang", help="filter: en, 
 
     from .voices.store import default_voices_dir
 
-    for v in VoiceStore(default_voices_dir()).list(lang):
-        typer.echo(f"{v['name']:16s} {v['language']:6s} {v['gender']:7s} {','.join(v['backends'])}"
+    store = VoiceStore(default_voices_dir())
+    for v in store.list(lang):
+        if "error" in v:
+            typer.echo(f"{v['name']:16s} BROKEN: {v['error']} (remove {store.enrolled_dir}/{v['name']}.* and "
+                       "enroll it again)")
+            continue
+        typer.echo(f"{v['name']:16s} {v['language']:6s} {v.get('gender', 'unknown'):7s} {','.join(v['backends'])}"
                    + ("  (enrolled)" if v["enrolled"] else ""))
 
 
@@ -184,7 +189,7 @@ def phonemize(
     from .settings import SynthesisSettings, validated
     from .text.frontend import Frontend
     from .text.lexicon import Lexicon
-    from .voices.store import VoiceStore
+    from .voices.store import VoiceStore, default_voices_dir
 
     body = _read_text(text, file)
     try:
@@ -192,7 +197,7 @@ def phonemize(
         lexicon = Lexicon()
         for p in dictionary:
             lexicon = lexicon + Lexicon.load(p)
-        british = VoiceStore().get(s.voice).british if s.voice else False
+        british = VoiceStore(default_voices_dir()).get(s.voice).british if s.voice else False
         plan = Frontend().plan(body, lang=s.lang, british=british, lexicon=lexicon, first_max_ids=510)
         for seg in plan:
             if as_json:
@@ -468,6 +473,8 @@ def serve(
                                                             "$GREENTTS_API_KEYS, $GREENTTS_API_KEYS_FILE)"),
     cors: list[str] = typer.Option([], "--cors-origin", help="allow this browser origin (repeatable)"),
     max_requests: Optional[int] = typer.Option(None, "--max-requests", help="requests admitted at once; then 429"),
+    max_wait: Optional[float] = typer.Option(None, "--max-first-audio-wait", help="seconds; a request whose first "
+                                             "audio would wait longer gets 429 + Retry-After (default 5)"),
     country: Optional[str] = _country, grid: Optional[float] = _grid, pue: float = _pue,
     ledger: Optional[Path] = _ledger, meter: str = _meter,
 ) -> None:
@@ -482,6 +489,7 @@ def serve(
         if workers:
             engine["workers"] = workers
         cfg = load_config(config, host=host, port=port, max_requests=max_requests, engine=engine,
+                          max_first_audio_wait_s=max_wait,
                           api_keys=tuple(api_key) or None, cors_origins=tuple(cors) or None)
         app_ = create_app(cfg)
     except ImportError:

@@ -279,7 +279,7 @@ class Engine:
         return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[tier]]))
 
     def stream(self, text: str, settings: SynthesisSettings | None = None, *, low_latency: bool = True,
-               priority: str = "interactive", **overrides: Any) -> SynthesisStream:
+               priority: str = "interactive", plan_ahead: bool = False, **overrides: Any) -> SynthesisStream:
         """Start synthesizing ``text``; iterate the returned stream for :class:`AudioChunk` s in order.
 
         Input is validated before this returns (empty text, unknown voice, bad settings raise here).
@@ -287,6 +287,9 @@ class Engine:
         starts sooner, at the cost of one extra break in the first sentence. ``priority``:
         "interactive" segments are scheduled ahead of "bulk" ones (batch jobs); within a class, a
         request's first segment goes ahead of later segments, so short requests are not starved.
+        The first segment is planned before this returns (text with nothing speakable raises
+        EmptyTextError here); ``plan_ahead`` plans every segment, so that no error in the text can
+        surface while audio streams (the server does this: a started response cannot change status).
         """
         if priority not in PRIORITIES:
             raise InputError(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
@@ -303,6 +306,7 @@ class Engine:
         plan = self._plan(text, s, voice, backend, low_latency)
         stream = SynthesisStream(self, plan, voice, backend, s, t0, low_latency, tier, reason)
         stream.priority = PRIORITIES[priority]
+        stream._prepare(plan_ahead)
         return stream
 
     def synthesize(self, text: str, settings: SynthesisSettings | None = None, *, priority: str = "interactive",
@@ -489,6 +493,16 @@ class SynthesisStream:
                       extra={"tier_reason": self.tier_reason, "sentences": max(1, self._sentences)})
 
     # -- the loop --------------------------------------------------------------------------------
+
+    def _prepare(self, whole: bool) -> None:
+        """Plan the first (``whole``: every) segment now, as this request's frontend work."""
+        t = time.perf_counter()
+        try:
+            with self._engine.accountant.unit() as unit:
+                unit.assign((self._tally, 1.0))
+                self._plan.prepare(whole)
+        finally:
+            self.timings["frontend_s"] += time.perf_counter() - t
 
     def _next_segment(self, segments: Iterator[Segment]) -> Segment | None:
         t = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -11,8 +12,11 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from ..errors import GreenTTSError
+from .auth import OPEN_PATHS, OPS_PATHS, AuthGuard
 from .config import ServerConfig
 from .metrics import Metrics
 from .routes import router
@@ -20,6 +24,9 @@ from .schemas import error_body
 from .serving import HTTPError, SpeechService, status_for
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("greentts.server")
+MIB = 1024 * 1024
 
 
 def create_app(config: ServerConfig | None = None, engine: Any = None) -> FastAPI:
@@ -44,6 +51,7 @@ def create_app(config: ServerConfig | None = None, engine: Any = None) -> FastAP
         from ..engine import Engine
 
         engine = Engine(config.engine)
+    upload_limit = int((config.max_upload_mb + 1) * MIB)  # the clip plus multipart overhead
     app = FastAPI(title="greentts", version=_version(), lifespan=lifespan,
                   description="OpenAI-compatible speech synthesis that reports what each request costs.")
     metrics = Metrics(engine)
@@ -59,9 +67,35 @@ def create_app(config: ServerConfig | None = None, engine: Any = None) -> FastAP
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["*"])
+    _document_limits(app, config)
     _errors(app, metrics)
-    app.add_middleware(_CountRequests, metrics=metrics)
+    open_paths = OPEN_PATHS | (OPS_PATHS if config.public_ops else frozenset())
+    app.add_middleware(_BodyCap, limits={"/v1/voices": upload_limit}, default=int(config.max_body_mb * MIB))
+    app.add_middleware(AuthGuard, keys=keys, is_open=open_paths.__contains__)  # outside the cap: 401 first
+    app.add_middleware(_CountRequests, metrics=metrics)  # outermost: counts the guards' answers too
     return app
+
+
+class _BodyCap:
+    """Pure ASGI middleware: a body declared (Content-Length) larger than its path's limit gets 413 before
+    any of it is read; a body without a length is cut off with 413 once it passes the limit (Starlette's
+    ``RequestBodyLimitMiddleware``, which FastAPI's body parsing recognises)."""
+
+    def __init__(self, app: Any, limits: dict[str, int], default: int) -> None:
+        self.app, self.limits, self.default = app, limits, default
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+            limit = self.limits.get(scope.get("path", ""), self.default)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                body = error_body(f"the request body is {int(declared)} bytes; the limit here is {limit}",
+                                  code="body_too_large")
+                await JSONResponse(body, status_code=413)(scope, receive, send)
+                return
+            await RequestBodyLimitMiddleware(self.app, limit)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class _CountRequests:
@@ -114,6 +148,19 @@ def _errors(app: FastAPI, metrics: Metrics) -> None:
         status, kind = status_for(exc)
         return reply(request, status, error_body(str(exc), kind))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def starlette_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods for the path
+            headers["Allow"] = ", ".join(_methods(app, request.scope))
+        return reply(request, exc.status_code, error_body(str(exc.detail), code=f"http_{exc.status_code}"), headers)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:  # a bug: JSON, never a text/plain 500
+        log.exception("%s %s failed", request.method, request.url.path)
+        return reply(request, 500, error_body(f"internal error ({type(exc).__name__}); the server log has the "
+                                              "details", "server_error"))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
@@ -123,6 +170,33 @@ def _errors(app: FastAPI, metrics: Metrics) -> None:
             param = param or (".".join(loc) or None)
             problems.append(f"{'.'.join(loc) or 'body'}: {e.get('msg')}")
         return reply(request, 400, error_body("invalid request: " + "; ".join(problems), param=param))
+
+
+def _methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """Every method some route serves at this path."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _document_limits(app: FastAPI, config: ServerConfig) -> None:
+    """The OpenAPI document states this server's configured limits (longest input, script)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            props = schema["components"]["schemas"]
+            props["SpeechRequest"]["properties"]["input"]["maxLength"] = config.max_input_chars
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _version() -> str:

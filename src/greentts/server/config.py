@@ -28,8 +28,15 @@ class ServerConfig(_Strict):
     cors_origins: tuple[str, ...] = Field((), description="allowed browser origins; empty = CORS off")
     max_input_chars: int = Field(4096, ge=1, le=1_000_000, description="longest input (OpenAI: 4096)")
     max_requests: int = Field(64, ge=1, description="speech requests admitted at once; more get 429")
+    max_first_audio_wait_s: float = Field(5.0, gt=0.0, description="a streamed request whose first audio is "
+                                          "estimated to wait longer gets 429 with a computed Retry-After")
+    first_audio_cost_s: float = Field(0.3, gt=0.0, description="first-audio wait per request ahead assumed "
+                                      "until the server has measured its own")
     request_timeout_s: float = Field(300.0, gt=0.0, description="a request running longer is stopped")
-    retry_after_s: int = Field(1, ge=1, description="Retry-After on 429")
+    retry_after_s: int = Field(1, ge=1, description="least Retry-After on 429")
+    public_ops: bool = Field(False, description="with API keys set: true leaves /metrics, /docs and "
+                             "/openapi.json open to callers without a key (false: they need one)")
+    max_body_mb: float = Field(2.0, gt=0.0, description="largest request body, except enrollment uploads")
     max_upload_mb: float = Field(20.0, gt=0.0, description="largest enrollment upload")
     max_upload_s: float = Field(60.0, gt=0.0, description="longest enrollment upload (3-30 s of speech is used)")
     keep_reports: int = Field(1024, ge=0, description="finished requests whose energy report stays queryable")

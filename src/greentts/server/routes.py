@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import tempfile
 import threading
@@ -18,7 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..errors import GreenTTSError, VoiceError
 from .auth import caller_namespace
-from .schemas import MODELS, DialogueRequest, SpeechRequest
+from ..voices.store import check_voice_name, valid_voice_name
+from .schemas import MODELS, OPENAI_VOICES, DialogueRequest, SpeechRequest, responses
 from .serving import HTTPError, Job, SpeechService, media_type, namespaced, status_for
 
 router = APIRouter()
@@ -30,14 +33,15 @@ def service(request: Request) -> SpeechService:
 
 # -- speech ------------------------------------------------------------------------------------------
 
-@router.post("/v1/audio/speech")
+@router.post("/v1/audio/speech", responses=responses(400, 401, 413, 429, 500, 503, audio=True))
 async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller_namespace)) -> Response:
     svc = service(request)
-    svc.admit()
+    ticket = svc.admit()
+    release = functools.partial(svc.release, ticket)
     try:
-        stream, record, encoder = await anyio.to_thread.run_sync(svc.open, body, ns)
+        stream, record, encoder = await anyio.to_thread.run_sync(svc.open, body, ns, ticket)
     except BaseException:
-        svc.release()
+        release()
         raise
     if not body.stream and body.stream_format == "audio":  # whole file: the energy travels in headers
         try:
@@ -46,7 +50,7 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
             status, kind = status_for(exc)
             raise HTTPError(status, str(exc), kind) from None
         finally:
-            svc.release()
+            release()
         return Response(data, media_type=media_type(body.response_format), headers=svc.energy_headers(record))
 
     headers = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend,
@@ -55,20 +59,20 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
         headers["x-greentts-notes"] = "; ".join(record.notes)[:500]
     if body.stream_format == "sse":
         gen = svc.sse(stream, record, encoder, input_chars=len(body.input))
-        return _Released(gen, svc.release, media_type="text/event-stream", headers=headers)
-    return _Released(svc.chunks(stream, record, encoder), svc.release, media_type=media_type(body.response_format),
+        return _Released(gen, release, media_type="text/event-stream", headers=headers)
+    return _Released(svc.audio(stream, record, encoder), release, media_type=media_type(body.response_format),
                      headers=headers)
 
 
-@router.post("/v1/dialogue")
+@router.post("/v1/dialogue", responses=responses(400, 401, 413, 429, 500, 503, audio=True))
 async def dialogue(body: DialogueRequest, request: Request, ns: str = Depends(caller_namespace)) -> Response:
     """A multi-speaker script -> one recording; ``timestamps: true`` -> JSON with the audio and the turns."""
     svc = service(request)
-    svc.admit()
+    ticket = svc.admit(first_audio=False)
     try:
         data, report = await anyio.to_thread.run_sync(svc.dialogue, body, ns)
     finally:
-        svc.release()
+        svc.release(ticket)
     headers = {"x-greentts-energy-joules": f"{report['energy']['joules']:.6g}",
                "x-greentts-energy-method": report["energy"]["method"],
                "x-greentts-audio-seconds": f"{report['duration_s']:.3f}"}
@@ -95,9 +99,9 @@ class _Released(StreamingResponse):
             self._release()
 
 
-@router.get("/v1/requests/{request_id}")
-async def request_report(request_id: str, request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
-    record = service(request).records.get(request_id)
+@router.get("/v1/requests/{request_id}", responses=responses(401, 404))
+async def request_report(request_id: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
+    record = service(request).record(request_id, ns)
     if record is None:
         raise HTTPError(404, f"no finished request {request_id!r} (reports of the last "
                              f"{service(request).config.keep_reports} requests are kept)", code="not_found")
@@ -106,13 +110,13 @@ async def request_report(request_id: str, request: Request, _: str = Depends(cal
 
 # -- models and voices -------------------------------------------------------------------------------
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=responses(401))
 async def models(_: str = Depends(caller_namespace)) -> dict[str, Any]:
     return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "greentts",
                                         "tier": tier} for m, tier in MODELS.items()]}
 
 
-@router.get("/v1/voices")
+@router.get("/v1/voices", responses=responses(401))
 async def voices(request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
     engine = service(request).engine
     out = []
@@ -128,7 +132,7 @@ async def voices(request: Request, ns: str = Depends(caller_namespace)) -> dict[
     return {"object": "list", "data": out}
 
 
-@router.post("/v1/voices", status_code=202)
+@router.post("/v1/voices", status_code=202, responses=responses(400, 401, 413, 501))
 async def enroll(request: Request, file: UploadFile = File(...), name: str = Form(...),
                  text: str | None = Form(None), language: str | None = Form(None),
                  steps: int | None = Form(None, ge=0, le=200, description="refinement steps (default 32)"),
@@ -141,6 +145,7 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
         require("torch")
     except GreenTTSError as exc:
         raise HTTPError(501, str(exc), "server_error", code="clone_extra_missing") from None
+    check_bare_name(svc.engine, name)  # the name as the caller wrote it, before the key's prefix
     limit = int(cfg.max_upload_mb * 1024 * 1024)
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -150,16 +155,15 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
         svc.engine.voices.check_new_name(full)  # before the upload is stored
     except GreenTTSError as exc:
         raise HTTPError(400, str(exc), param="name") from None
-    suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
     folder = Path(tempfile.mkdtemp(prefix="greentts-upload-"))
-    tmp = folder / f"clip{suffix}"
-    tmp.write_bytes(data)
+    tmp = folder / f"clip{_upload_suffix(file.filename)}"
     try:
+        tmp.write_bytes(data)
         _check_upload(tmp, cfg.max_upload_s)
-    except HTTPError:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    job = Job(uuid.uuid4().hex[:16], name)
+    job = Job(uuid.uuid4().hex[:16], name, owner=ns)
     svc.jobs[job.id] = job
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -184,6 +188,27 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
     return JSONResponse(job.as_dict() | {"status_url": f"/v1/voices/jobs/{job.id}"}, status_code=202)
 
 
+def check_bare_name(engine: Any, name: str) -> None:
+    """400 unless ``name`` (without the key's prefix) may name an enrolled voice: the full pattern, not a
+    stock voice or an OpenAI voice name (either would hide the enrolled voice), not a key's prefix."""
+    try:
+        check_voice_name(name)
+    except VoiceError as exc:
+        raise HTTPError(400, str(exc), param="name") from None
+    if name in engine.voices.names() or name in OPENAI_VOICES:
+        raise HTTPError(400, f"{name!r} is a stock voice name; choose another name for the enrolled voice",
+                        param="name")
+    if namespaced(name):
+        raise HTTPError(400, f"voice names may not start like an API key's namespace (k + 8 hex digits + _): "
+                             f"{name!r}", param="name")
+
+
+def _upload_suffix(filename: str | None) -> str:
+    """The upload's extension if it is a short plain one (the decoder looks at it), else none."""
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".audio"
+
+
 def _check_upload(path: Path, max_s: float) -> None:
     import soundfile as sf
 
@@ -196,19 +221,21 @@ def _check_upload(path: Path, max_s: float) -> None:
                              "(3-30 s of speech is used)", param="file", code="upload_too_long")
 
 
-@router.get("/v1/voices/jobs/{job_id}")
-async def job_status(job_id: str, request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
-    job = service(request).jobs.get(job_id)
+@router.get("/v1/voices/jobs/{job_id}", responses=responses(401, 404))
+async def job_status(job_id: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
+    job = service(request).job(job_id, ns)
     if job is None:
         raise HTTPError(404, f"no enrollment job {job_id!r}", code="not_found")
     return job.as_dict()
 
 
-@router.delete("/v1/voices/{name}")
+@router.delete("/v1/voices/{name}", responses=responses(400, 401, 404))
 async def delete_voice(name: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
     engine = service(request).engine
     if name in engine.voices.names():
         raise HTTPError(400, f"{name!r} is a stock voice and cannot be deleted", param="name")
+    if not valid_voice_name(name):
+        raise HTTPError(404, f"no enrolled voice named {name!r}", param="name", code="not_found")
     try:
         engine.voices.delete(ns + name)
     except VoiceError:
@@ -218,7 +245,7 @@ async def delete_voice(name: str, request: Request, ns: str = Depends(caller_nam
 
 # -- operations --------------------------------------------------------------------------------------
 
-@router.get("/metrics")
+@router.get("/metrics", responses=responses(401, metrics=True))
 async def metrics(request: Request) -> Response:
     return Response(service(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -228,7 +255,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "loading, or the models failed to load"}})
 async def readyz(request: Request) -> Response:
     state = request.app.state
     if state.ready.is_set():
@@ -238,7 +265,7 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "loading"}, status_code=503)
 
 
-@router.get("/v1/stats")
+@router.get("/v1/stats", responses=responses(401))
 async def stats(request: Request, _: str = Depends(caller_namespace)) -> dict[str, Any]:
     return service(request).totals()
 

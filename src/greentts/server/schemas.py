@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SpeechRequest", "DialogueRequest", "ErrorBody", "error_body", "OPENAI_VOICES", "MODELS", "PRESET_WORDS"]
+from ..runtime.audio import MEDIA_TYPES
+
+__all__ = ["SpeechRequest", "DialogueRequest", "ErrorBody", "error_body", "responses", "OPENAI_VOICES", "MODELS",
+           "PRESET_WORDS"]
 
 # OpenAI's voice names -> the Kokoro voice that plays the part (most have a namesake in Kokoro v1.0).
 OPENAI_VOICES = {"alloy": "af_alloy", "echo": "am_echo", "fable": "bm_fable", "onyx": "am_onyx",
@@ -27,20 +30,25 @@ PRESET_WORDS = {
 }
 
 
+ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]  # the model ids, as an enum in the schema
+
+
 class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(..., description="tts-1, tts-1-hd, gpt-4o-mini-tts, kokoro (standard tier), "
-                                        "greentts-eco / hibari (eco), greentts-auto (auto)")
-    input: str = Field(..., description="the text to speak (English, Mandarin or both)")
-    voice: str = Field(..., description="an OpenAI voice name, a stock or enrolled voice, or a blend a:0.6,b:0.4")
+    model: ModelName = Field(..., description="tts-1, tts-1-hd, gpt-4o-mini-tts, kokoro (standard tier), "
+                                              "greentts-eco / hibari (eco), greentts-auto (auto)")
+    input: str = Field(..., min_length=1, description="the text to speak (English, Mandarin or both); at most "
+                                                     "the server's max_input_chars (4096 by default), else 413")
+    voice: str = Field(..., min_length=1, description="an OpenAI voice name, a stock or enrolled voice, or a "
+                                                      "blend a:0.6,b:0.4")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, description="0.5-2.0 here (OpenAI allows 0.25-4.0)")
+    speed: float = Field(1.0, ge=0.5, le=2.0, description="0.5-2.0 here (OpenAI allows 0.25-4.0)")
     instructions: str | None = Field(None, description="mapped to a prosody preset when it names a style")
     stream_format: Literal["audio", "sse"] = "audio"
     # greentts extensions
     language: Literal["auto", "en", "zh"] = "auto"
-    sample_rate: int | None = Field(None, description="output rate, 8000-48000 Hz (default 24000)")
+    sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate, 8000-48000 Hz (default 24000)")
     pronunciations: list[dict[str, Any]] = Field(default_factory=list,
                                                  description="per-request dictionary entries")
     tier: Literal["standard", "eco", "auto"] | None = Field(None, description="overrides the model's tier")
@@ -58,7 +66,7 @@ class DialogueRequest(BaseModel):
     voices: dict[str, str] = Field(default_factory=dict, description="speaker -> voice (stock, blend, enrolled)")
     auto_voices: bool = Field(False, description="give unmapped speakers distinct stock voices")
     response_format: Literal["mp3", "opus", "flac", "wav", "pcm"] = "mp3"
-    sample_rate: int | None = Field(None, description="output rate, 8000-48000 Hz (default 24000)")
+    sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate, 8000-48000 Hz (default 24000)")
     gap_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales the turn-taking gaps")
     tier: Literal["standard", "eco"] = "standard"
     timestamps: bool = Field(False, description="true: reply JSON {audio_base64, media_type, turns, ...}")
@@ -75,3 +83,37 @@ def error_body(message: str, type: str = "invalid_request_error", param: str | N
                code: str | None = None) -> dict[str, Any]:
     """OpenAI's error JSON: ``{"error": {"message", "type", "param", "code"}}``."""
     return {"error": ErrorBody(message=message, type=type, param=param, code=code).model_dump()}
+
+
+_DESCRIPTIONS = {
+    400: "invalid request: the message names the field and the problem",
+    401: "missing or invalid API key (only when the server has keys)",
+    404: "no such record, job or voice for this key",
+    413: "input, script or upload too large",
+    429: "busy: first audio would wait too long, or too many requests; see Retry-After",
+    500: "internal error",
+    501: "the server lacks an optional extra (e.g. cloning)",
+    503: "the engine is closed or the models are not loaded",
+}
+AUDIO_TYPES = (*dict.fromkeys(MEDIA_TYPES.values()), "text/event-stream")
+
+
+def responses(*codes: int, audio: bool = False, metrics: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route: each error status with the OpenAI error body, and for audio
+    routes the media types of a 200."""
+    out: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+    if audio:
+        out[200] = {"description": "the audio (or JSON with base64 audio and timestamps for dialogue)",
+                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in AUDIO_TYPES}
+                    | {"application/json": {"schema": {"type": "object"}}}}
+    if metrics:
+        out[200] = {"description": "Prometheus text exposition",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return out
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error JSON."""
+
+    error: ErrorBody

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import math
 import re
 import threading
 import time
@@ -24,7 +26,10 @@ from .config import ServerConfig
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
 
-__all__ = ["SpeechService", "HTTPError", "TooBusy", "status_for", "Job", "namespace"]
+__all__ = ["SpeechService", "HTTPError", "TooBusy", "Ticket", "status_for", "Job", "namespace"]
+
+log = logging.getLogger("greentts.server")
+COST_EWMA = 0.2  # weight of each new first-audio measurement in the admission estimate
 
 
 class HTTPError(Exception):
@@ -39,6 +44,15 @@ class HTTPError(Exception):
 
 class TooBusy(HTTPError):
     pass
+
+
+@dataclass
+class Ticket:
+    """One admitted request's place in the admission queue."""
+
+    ahead: int  # admitted requests still waiting for their first audio when this one was admitted
+    admitted: float = field(default_factory=time.perf_counter)
+    waiting: bool = True  # until its first audio (or its end)
 
 
 def status_for(exc: GreenTTSError) -> tuple[int, str]:
@@ -75,6 +89,7 @@ class Record:
     model: str
     voice: str
     format: str
+    owner: str = ""  # the API key's namespace: other keys are told there is no such record
     status: str = "running"
     received: float = field(default_factory=time.perf_counter)
     first_audio_s: float | None = None
@@ -84,6 +99,7 @@ class Record:
     backend: str = ""
     energy: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    ticket: Ticket | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         rtf = (self.total_s / self.audio_s) if self.total_s and self.audio_s else None
@@ -101,6 +117,7 @@ class Job:
 
     id: str
     name: str
+    owner: str = ""  # the API key's namespace: other keys are told there is no such job
     status: str = "queued"  # queued | analysing | preview | refining | done | error
     stage: str = ""
     done: int = 0
@@ -119,6 +136,8 @@ class SpeechService:
         self.engine, self.config, self.metrics = engine, config, metrics
         self._lock = threading.Lock()
         self._active = 0
+        self._waiting = 0  # admitted speech requests without first audio yet
+        self._cost_s = config.first_audio_cost_s  # measured: seconds of first-audio wait per request ahead
         self.records: OrderedDict[str, Record] = OrderedDict()
         self.jobs: dict[str, Job] = {}
         self.served = 0
@@ -128,21 +147,57 @@ class SpeechService:
 
     # -- admission -------------------------------------------------------------------------------
 
-    def admit(self) -> None:
+    def admit(self, first_audio: bool = True) -> Ticket:
+        """Admit a request or raise 429 with a Retry-After. ``first_audio``: the request streams, so it is
+        refused when its first audio is estimated to wait more than ``max_first_audio_wait_s``: the
+        requests still waiting for theirs, times the measured wait per request ahead (see
+        :meth:`first_audio`). A request that finds none waiting is always admitted."""
+        cfg = self.config
         with self._lock:
-            if self._active >= self.config.max_requests:
-                self.metrics.rejected.inc()
-                raise TooBusy(429, f"the server is busy ({self._active} speech requests running, the limit is "
-                                   f"{self.config.max_requests}); retry after {self.config.retry_after_s} s",
-                              "rate_limit_error", code="server_busy",
-                              headers={"Retry-After": str(self.config.retry_after_s)})
+            if self._active >= cfg.max_requests:
+                self._refuse(f"{self._active} requests running, the limit is {cfg.max_requests}",
+                             cfg.retry_after_s)
+            estimate = (self._waiting + 1) * self._cost_s
+            if first_audio and self._waiting and estimate > cfg.max_first_audio_wait_s:
+                retry = max(cfg.retry_after_s, math.ceil(estimate - cfg.max_first_audio_wait_s))
+                self._refuse(f"first audio would take about {estimate:.1f} s ({self._waiting} requests are waiting "
+                             f"for theirs); the limit is {cfg.max_first_audio_wait_s:g} s", retry)
+            ticket = Ticket(self._waiting, waiting=first_audio)
+            self._waiting += first_audio
             self._active += 1
             self.metrics.in_flight.set(self._active)
+            return ticket
 
-    def release(self) -> None:
+    def _refuse(self, why: str, retry_after: int) -> None:
+        """(lock held) Count and raise the 429."""
+        self.metrics.rejected.inc()
+        raise TooBusy(429, f"the server is busy: {why}; retry after {retry_after} s", "rate_limit_error",
+                      code="server_busy", headers={"Retry-After": str(retry_after)})
+
+    def first_audio(self, ticket: Ticket) -> None:
+        """The request's first audio is ready: measure the wait per request that was ahead of it."""
         with self._lock:
+            if ticket.waiting:
+                ticket.waiting = False
+                self._waiting -= 1
+                sample = (time.perf_counter() - ticket.admitted) / (ticket.ahead + 1)
+                self._cost_s += COST_EWMA * (sample - self._cost_s)
+
+    def release(self, ticket: Ticket) -> None:
+        with self._lock:
+            if ticket.waiting:
+                ticket.waiting = False
+                self._waiting -= 1
             self._active -= 1
             self.metrics.in_flight.set(self._active)
+
+    def admission(self) -> dict[str, float]:
+        """What admission sees now (in ``/v1/stats``)."""
+        with self._lock:
+            return {"in_flight": self._active, "waiting_for_first_audio": self._waiting,
+                    "first_audio_wait_per_request_ahead_s": round(self._cost_s, 4),
+                    "estimated_first_audio_wait_s": round((self._waiting + 1) * self._cost_s, 3),
+                    "max_first_audio_wait_s": self.config.max_first_audio_wait_s}
 
     @property
     def active(self) -> int:
@@ -163,10 +218,7 @@ class SpeechService:
 
     def settings(self, req: SpeechRequest, ns: str) -> tuple[dict[str, Any], list[str]]:
         """Engine settings for ``req`` and notes on what was mapped (sent back in a header)."""
-        notes: list[str] = []
-        if req.model not in MODELS:
-            raise HTTPError(400, f"unknown model {req.model!r}; choose from {', '.join(MODELS)}", param="model",
-                            code="model_not_found")
+        notes: list[str] = []  # (an unknown model is refused by the schema: SpeechRequest.model is an enum)
         if not req.input.strip():
             raise HTTPError(400, "input is empty: give the text to speak", param="input")
         if len(req.input) > self.config.max_input_chars:
@@ -197,12 +249,17 @@ class SpeechService:
                              "prosody": prosody, "pronunciations": tuple(req.pronunciations)}
         return s, notes
 
-    def open(self, req: SpeechRequest, ns: str) -> tuple[Any, Record, StreamEncoder]:
-        """Validate and start the request (raises HTTPError); the caller iterates with :meth:`body`."""
+    def open(self, req: SpeechRequest, ns: str, ticket: Ticket | None = None) -> tuple[Any, Record, StreamEncoder]:
+        """Validate and start the request (raises HTTPError); the caller iterates with :meth:`chunks`.
+
+        Every segment is planned here (``plan_ahead``), so that no error in the text can surface after
+        the response has started."""
         settings, notes = self.settings(req, ns)
-        record = Record(uuid.uuid4().hex[:16], req.model, settings["voice"], req.response_format, notes=notes)
+        record = Record(uuid.uuid4().hex[:16], req.model, settings["voice"], req.response_format, owner=ns,
+                        notes=notes)
+        record.ticket = ticket
         try:
-            stream = self.engine.stream(req.input, **settings)
+            stream = self.engine.stream(req.input, plan_ahead=True, **settings)
         except GreenTTSError as exc:
             status, kind = status_for(exc)
             param = "voice" if isinstance(exc, VoiceError) else None
@@ -221,6 +278,8 @@ class SpeechService:
                 chunk = await anyio.to_thread.run_sync(next, stream, sentinel)
                 if chunk is sentinel:
                     break
+                if record.ticket is not None and record.ticket.waiting:
+                    self.first_audio(record.ticket)
                 record.audio_s += chunk.duration_s
                 data = encoder.feed(chunk.audio)
                 if data:
@@ -242,9 +301,9 @@ class SpeechService:
                     self.metrics.first_audio.observe(record.first_audio_s)
                 yield tail
             record.status = "complete"
-        except GreenTTSError as exc:
+        except Exception as exc:
             record.status = "error"
-            record.notes.append(str(exc))
+            record.notes.append(str(exc) if isinstance(exc, GreenTTSError) else f"internal error: {exc!r}")
             raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -253,6 +312,15 @@ class SpeechService:
                     record.status = "cancelled"
                 self.finish(stream, record)
 
+    async def audio(self, stream: Any, record: Record, encoder: StreamEncoder) -> AsyncIterator[bytes]:
+        """The streamed audio body. An error after the first byte (the status is sent by then) ends the
+        body cleanly; the error is in the request's record (``GET /v1/requests/{id}``) and the log."""
+        try:
+            async for data in self.chunks(stream, record, encoder):
+                yield data
+        except Exception:  # noqa: BLE001 - recorded by chunks(); a started response can only end
+            log.exception("request %s failed after its response started", record.id)
+
     async def sse(self, stream: Any, record: Record, encoder: StreamEncoder, is_disconnected: Any = None,
                   input_chars: int = 0) -> AsyncIterator[bytes]:
         """Server-sent events: ``speech.audio.delta`` (base64 audio) ... ``speech.audio.done`` (usage,
@@ -260,9 +328,11 @@ class SpeechService:
         try:
             async for data in self.chunks(stream, record, encoder, is_disconnected):
                 yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
-        except GreenTTSError as exc:
-            status, kind = status_for(exc)
-            yield _event({"type": "error", "error": {"message": str(exc), "type": kind, "code": str(status)}})
+        except Exception as exc:  # noqa: BLE001 - every error ends the stream with an error event
+            status, kind = status_for(exc) if isinstance(exc, GreenTTSError) else (500, "server_error")
+            if not isinstance(exc, GreenTTSError):
+                log.exception("request %s failed after its response started", record.id)
+            yield _event({"type": "error", "error": {"message": record.notes[-1], "type": kind, "code": str(status)}})
             return
         if record.status == "complete":
             yield _event({"type": "speech.audio.done",
@@ -270,6 +340,16 @@ class SpeechService:
                           "greentts": record.as_dict()})
         elif record.status == "timeout":
             yield _event({"type": "error", "error": {"message": record.notes[-1], "type": "timeout", "code": "504"}})
+
+    def record(self, record_id: str, ns: str) -> Record | None:
+        """A finished request's record, if it is the caller's."""
+        record = self.records.get(record_id)
+        return record if record is not None and record.owner == ns else None
+
+    def job(self, job_id: str, ns: str) -> Job | None:
+        """An enrollment job, if it is the caller's."""
+        job = self.jobs.get(job_id)
+        return job if job is not None and job.owner == ns else None
 
     def finish(self, stream: Any, record: Record) -> None:
         record.total_s = time.perf_counter() - record.received
@@ -303,6 +383,8 @@ class SpeechService:
             dialogue = self.engine.dialogue(script, voices, auto_voices=req.auto_voices, sample_rate=rate,
                                             gap_scale=req.gap_scale, tier=req.tier)
             audio, turns = dialogue.collect()
+        except VoiceError as exc:
+            raise HTTPError(400, str(exc), param="voices") from None
         except GreenTTSError as exc:
             status, kind = status_for(exc)
             raise HTTPError(status, str(exc), kind, param="script") from None
@@ -332,10 +414,11 @@ class SpeechService:
     def totals(self) -> dict[str, Any]:
         t = self.engine.energy()
         with self._lock:
-            return {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
-                    "request_gco2e": self.gco2e, "in_flight": self._active, **self.engine.stats(),
-                    "engine_energy": {"total_j": t.total_j, "idle_j": t.idle_j, "attributed_j": t.attributed_j,
-                                      "startup_j": t.startup_j, "method": t.method}}
+            served = {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
+                      "request_gco2e": self.gco2e}
+        return {**served, "in_flight": self._active, "admission": self.admission(), **self.engine.stats(),
+                "engine_energy": {"total_j": t.total_j, "idle_j": t.idle_j, "attributed_j": t.attributed_j,
+                                  "startup_j": t.startup_j, "method": t.method}}
 
 
 def media_type(fmt: str) -> str:

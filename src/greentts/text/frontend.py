@@ -11,17 +11,18 @@ first segment of a request is kept short (``first_max_ids``) so streaming starts
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ..errors import EmptyTextError, InputError
-from .g2p_en import EnglishG2P
+from ..errors import EmptyTextError, GreenTTSError, InputError
+from .g2p_en import EnglishG2P, bound_words
 from .g2p_zh import MandarinG2P
 from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry
-from .normalize import Skipped, clean, is_han, normalize_en, normalize_zh
-from .segment import Sentence, han_or_latin, split_clauses, split_sentences, split_spans, split_words
+from .normalize import Skipped, clean, describe_skipped, is_han, normalize_en, normalize_zh
+from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentences, split_spans, split_words
 
 __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
 
@@ -29,6 +30,11 @@ __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
 PAUSES = {"word": 0.0, "clause": 0.12, "sentence": 0.25, "paragraph": 0.6}
 _INLINE_RE = re.compile(r"\[([^\[\]\n]+)\]\(([^()\n]+)\)")
 _PLACEHOLDER_BASE = 0xF0000  # plane-15 private use: free because clean() removed user private-use chars
+# A clause longer than this (in characters) is halved at a word boundary before G2P: a segment holds at
+# most 510 ids, and spoken text has at least ~0.25 ids per character. This keeps planning linear.
+LONG_CLAUSE_CHARS = 2048
+# What the G2P libraries (hibari/misaki, jieba, pypinyin, cn2an) raise on input they cannot read.
+G2P_ERRORS = (ValueError, KeyError, IndexError, TypeError, OverflowError, AttributeError, UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,18 @@ class Plan:
     skipped: list[Skipped]
     _segments: Iterator[Segment]
     _hits: dict[tuple, RuleHit] = field(default_factory=dict)
+    text: str = ""
 
     def __iter__(self) -> Iterator[Segment]:
         return self._segments
+
+    def prepare(self, whole: bool = False) -> None:
+        """Plan the first segment now (``whole``: every segment), so that errors in the text are raised
+        here rather than while audio streams. Raises EmptyTextError when nothing in it can be spoken."""
+        ready = list(self._segments) if whole else list(itertools.islice(self._segments, 1))
+        if not ready:
+            raise EmptyTextError(_nothing_speakable(self.text, self.skipped))
+        self._segments = itertools.chain(ready, self._segments)
 
     @property
     def rules_fired(self) -> list[RuleHit]:
@@ -106,16 +121,14 @@ class Frontend:
         cleaned, skipped = clean(text)
         cleaned, inline = self._inline(cleaned)
         if not any(ch.isalnum() or ch in inline for ch in cleaned):
-            what = "empty" if not text.strip() else "without anything speakable"
-            raise EmptyTextError(f"text is {what} (after removing {len(skipped)} unspeakable characters)"
-                                 if skipped else f"text is {what}")
+            raise EmptyTextError(_nothing_speakable(text, skipped))
         primary = lang if lang != "auto" else ("zh" if mostly_han(cleaned) else "en")
         req = (lexicon or Lexicon()) + self.lexicon
         hits: dict[tuple, RuleHit] = {}
-        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits)
+        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped)
         limit = min(max_ids or self.max_ids, self.max_ids)
         first = min(first_max_ids if first_max_ids is not None else self.first_max_ids, limit)
-        return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits)
+        return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits, text)
 
     def phonemize(self, text: str, **kwargs: object) -> list[Segment]:
         """All segments of ``text`` at once (for inspection and the CLI's ``phonemize``)."""
@@ -168,8 +181,7 @@ class Frontend:
     def _pieces(self, sentence: Sentence, ctx: _Context, first_limit: int, max_ids: int) -> Iterator[_Piece]:
         # Normalize first, so that limits and word boundaries apply to what will be spoken
         # ("$1,250,000" is one token written but five words spoken).
-        spoken = "".join(normalize_zh(sp.text) if sp.lang == "zh" else normalize_en(sp.text)
-                         for sp in split_spans(sentence.text, ctx.primary, ctx.lang_of))
+        spoken = "".join(_normalize(sp) for sp in split_spans(sentence.text, ctx.primary, ctx.lang_of))
         clauses = split_clauses(spoken)
         limit = first_limit
         for i, clause in enumerate(clauses):
@@ -180,9 +192,15 @@ class Frontend:
 
     def _fit(self, text: str, end: str, ctx: _Context, limit: int, max_ids: int) -> Iterator[_Piece]:
         """One clause as pieces of at most ``limit`` ids, cut at word boundaries only when needed."""
+        if len(text) > LONG_CLAUSE_CHARS:  # certainly too long for one segment: halve it before any G2P
+            head, tail = split_words(text, self._cut_han)
+            if tail:
+                yield from self._fit(head, "word", ctx, limit, max_ids)
+                yield from self._fit(tail, end, ctx, max_ids, max_ids)
+                return
         piece = self._g2p(text, end, ctx)
-        if piece.n_ids <= limit or not piece.phonemes:
-            if piece.phonemes:
+        if piece.n_ids <= limit:
+            if piece.n_ids:  # phonemes outside the model's vocabulary alone ("'") are nothing to speak
                 yield piece
             return
         head, tail = split_words(text, self._cut_han)
@@ -201,15 +219,32 @@ class Frontend:
     def _g2p(self, text: str, end: str, ctx: _Context) -> _Piece:
         parts, langs = [], set()
         for span in split_spans(text, ctx.primary, ctx.lang_of):
-            if span.lang == "zh":
-                ph = self.zh(span.text, ctx.zh_entries, ctx.inline, ctx.hits)
-            else:
-                ph = self.en(span.text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline,
-                             hits=ctx.hits)
+            try:
+                ph = self._g2p_span(span.lang, span.text, ctx)
+            except GreenTTSError:
+                raise
+            except G2P_ERRORS:  # a G2P library failed on something in it: read it word by word
+                ph = " ".join(filter(None, (self._g2p_word(span.lang, w, ctx) for w in span.text.split())))
             if ph:
                 parts.append(ph)
                 langs.add(span.lang)
         return _Piece(text, " ".join(parts), frozenset(langs), end)
+
+    def _g2p_span(self, lang: str, text: str, ctx: _Context) -> str:
+        if lang == "zh":
+            return self.zh(text, ctx.zh_entries, ctx.inline, ctx.hits)
+        return self.en(text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline, hits=ctx.hits)
+
+    def _g2p_word(self, lang: str, word: str, ctx: _Context) -> str:
+        """One word's phonemes; a word the G2P cannot read is skipped and reported in ``Plan.skipped``."""
+        try:
+            return self._g2p_span(lang, word, ctx)
+        except GreenTTSError:
+            raise
+        except G2P_ERRORS as exc:
+            ctx.skipped.append(Skipped(-1, ctx.display(word), f"the {lang} G2P cannot read it "
+                                                              f"({type(exc).__name__}: {exc})"[:200]))
+            return ""
 
 
 @dataclass
@@ -220,6 +255,7 @@ class _Context:
     zh_entries: tuple[Entry, ...]
     inline: dict[str, Entry]
     hits: dict[tuple, RuleHit]
+    skipped: list[Skipped]  # the plan's list: words the G2P could not read are added while planning
 
     def display(self, text: str) -> str:
         """The text with inline-override placeholders turned back into their graphemes."""
@@ -230,6 +266,25 @@ class _Context:
     def lang_of(self, ch: str) -> str | None:
         entry = self.inline.get(ch)
         return entry.lang if entry is not None else han_or_latin(ch)
+
+
+def _nothing_speakable(text: str, skipped: list[Skipped]) -> str:
+    if not text.strip():
+        return "text is empty"
+    if not skipped:
+        return "text has nothing speakable (no letters or digits the voices can read)"
+    return f"text has nothing speakable after removing {len(skipped)} characters or words: " \
+           + describe_skipped(skipped)
+
+
+def _normalize(span: Span) -> str:
+    """The span spelled out; if a number library fails on it, the G2P reads it as written."""
+    try:
+        # English: cut words of very many sub-tokens ("aBaB...", "a/a/...") as the G2P will, so that a
+        # segment can be cut between them
+        return normalize_zh(span.text) if span.lang == "zh" else bound_words(normalize_en(span.text))
+    except G2P_ERRORS:
+        return span.text
 
 
 def _join_text(parts: Iterator[str]) -> str:

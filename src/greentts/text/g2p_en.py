@@ -5,12 +5,21 @@ American and British variants are loaded lazily and separately (British voices u
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping, Sequence
 
 from .lexicon import Entry, RuleHit, en_overrides
 
-__all__ = ["EnglishG2P"]
+__all__ = ["EnglishG2P", "bound_words"]
+
+# misaki's (and so hibari's) sub-token search is cubic in the sub-tokens of one whitespace-free word
+# ("Hello" + "/" * 200 took 15 s). Words are cut so that none has more than MAX_SUBTOKENS of them.
+MAX_SUBTOKENS = 8
+_REPEAT_RE = re.compile(r"([^\w\s])\1{3,}")  # a run of one symbol, 4 or more long
+_WORD_RE = re.compile(r"\S{%d,}" % MAX_SUBTOKENS)
+# sub-token boundaries, as misaki cuts words: case changes, letters/digits, each symbol on its own
+_SUBTOKEN_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\w\s]|_+|\w")
 
 
 class EnglishG2P:
@@ -34,6 +43,7 @@ class EnglishG2P:
     def __call__(self, text: str, *, british: bool = False, entries: Sequence[Entry] = (),
                  inline: Mapping[str, Entry] | None = None, hits: dict[tuple, RuleHit] | None = None) -> str:
         hits = {} if hits is None else hits
+        text = bound_words(text)  # before the overrides: their [word](/phonemes/) markup is not cut
         if entries:
             text = en_overrides(text, entries, hits)
         for ch, entry in (inline or {}).items():
@@ -46,3 +56,18 @@ class EnglishG2P:
         with self._lock:  # hibari's tagger/OOV net keep state; one call at a time
             result = g2p(text)
         return (result[0] if isinstance(result, tuple) else result).strip()
+
+
+def bound_words(text: str) -> str:
+    """``text`` with runs of one symbol cut to three ("////////" -> "///") and every whitespace-free word
+    of more than :data:`MAX_SUBTOKENS` sub-tokens cut into words of at most that many, so that G2P time
+    stays linear in the length of the text. Ordinary words, URLs and numbers are left as they are."""
+    text = _REPEAT_RE.sub(lambda m: m[1] * 3, text)
+    return _WORD_RE.sub(_cut_word, text)
+
+
+def _cut_word(m: re.Match[str]) -> str:
+    parts = _SUBTOKEN_RE.findall(m[0])
+    if len(parts) <= MAX_SUBTOKENS:
+        return m[0]
+    return " ".join("".join(parts[i:i + MAX_SUBTOKENS]) for i in range(0, len(parts), MAX_SUBTOKENS))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cn2an
 from num2words import num2words
 
-__all__ = ["Skipped", "clean", "normalize_en", "normalize_zh", "is_han"]
+__all__ = ["Skipped", "describe_skipped", "clean", "normalize_en", "normalize_zh", "is_han"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -35,7 +35,20 @@ class Skipped:
 
     @property
     def codepoint(self) -> str:
-        return f"U+{ord(self.char):04X}"
+        """``U+XXXX`` for a character; a word the G2P could not read is quoted."""
+        return f"U+{ord(self.char):04X}" if len(self.char) == 1 else repr(self.char)
+
+
+def describe_skipped(skipped: list[Skipped], limit: int = 4) -> str:
+    """What was removed, grouped by reason: ``'안녕하세요' (Hangul script: no voice speaks it)``."""
+    groups: dict[str, str] = {}
+    for sk in skipped:
+        text = groups.get(sk.reason, "")
+        if len(text) < 24:
+            groups[sk.reason] = text + (" " if len(sk.char) > 1 and text else "") + sk.char
+    parts = [f"{text.strip()!r} ({reason})" for reason, text in list(groups.items())[:limit]]
+    more = len(groups) - limit
+    return ", ".join(parts) + (f" and {more} more kinds" if more > 0 else "")
 
 
 _KEEP_CONTROL = {"\n", "\t", "\r"}
@@ -53,7 +66,10 @@ def clean(text: str) -> tuple[str, list[Skipped]]:
 
     Removed: control characters (except newline, tab, carriage return), emoji and other pictographic
     symbols (Unicode category So/Sk outside currency and degree signs), private-use, surrogate and
-    unassigned code points, zero-width joiners and variation selectors.
+    unassigned code points, zero-width joiners and variation selectors, and letters of scripts no
+    voice speaks (Hangul, Cyrillic, Arabic, Devanagari, kana ...: only Latin, Greek and Han are read).
+    Digits of any script (१२३, ٣٤٥, 𝟏𝟐𝟑) and other numerals (①, ½, ⁴) become ASCII, so they are read as
+    numbers.
     """
     out: list[str] = []
     skipped: list[Skipped] = []
@@ -62,9 +78,22 @@ def clean(text: str) -> tuple[str, list[Skipped]]:
         if reason:
             skipped.append(Skipped(i, ch, reason))
             out.append(" " if reason != "invisible" else "")
+        elif ch > "\x7f" and unicodedata.category(ch) in ("Nd", "No"):
+            out.append(_ascii_number(ch))
         else:
             out.append(ch)
     return "".join(out).translate(_FULLWIDTH), skipped
+
+
+def _ascii_number(ch: str) -> str:
+    """A non-ASCII digit or numeral in ASCII: ١ -> 1, 𝟏 -> 1, ① -> 1, ⑳ -> 20, ½ -> 1/2, ² -> 2."""
+    if unicodedata.category(ch) == "Nd":
+        return str(unicodedata.decimal(ch))
+    nfkc = unicodedata.normalize("NFKC", ch).replace("\u2044", "/")
+    if nfkc.isascii():
+        return nfkc
+    value = unicodedata.numeric(ch)
+    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def _skip_reason(ch: str) -> str | None:
@@ -79,7 +108,24 @@ def _skip_reason(ch: str) -> str | None:
         return "unassigned or private-use code point"
     if cat == "So" and ch not in "°℃℉©®™":
         return "emoji or pictographic symbol"
+    if cat[0] in "LM" and ch > "\u024f" and not is_han(ch) and not _SPOKEN_SCRIPT.match(ch):
+        return f"{_script(ch)} script: no voice speaks it"
     return None
+
+
+# Letters outside Latin (up to U+024F) and Han that the G2Ps read: Greek (letter names), IPA and
+# phonetic extensions, Latin extended additional (Vietnamese), combining marks, CJK symbols/punctuation
+# (〇, 々), full-width forms, letter-like symbols and Roman numerals.
+_SPOKEN_SCRIPT = re.compile("[\u0250-\u036f\u0370-\u03ff\u1d00-\u1dff\u1e00-\u1eff\u2070-\u218f"
+                            "\u3000-\u303f\uff00-\uffef\U0001d400-\U0001d7ff]")
+
+
+def _script(ch: str) -> str:
+    """The script's name from the character's Unicode name ("HANGUL", "CYRILLIC", ...)."""
+    try:
+        return unicodedata.name(ch).split()[0].capitalize()
+    except ValueError:
+        return "an unknown"
 
 
 def is_han(ch: str) -> bool:
@@ -169,43 +215,50 @@ _INT_RE = re.compile(r"(?<![\w.])(?P<neg>-(?=\d))?(?P<int>\d{1,3}(?:,\d{3})+|\d+
 _SYMBOLS_EN = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number "}
 
 
-def _words(n: int | float, to: str = "cardinal") -> str:
-    return num2words(n, lang="en", to=to).replace("-", " ").replace(",", "")
+# num2words reads up to 10**27 and overflows past ~10**300; beyond what a listener can follow as one
+# number (fifteen digits and more) digits are read one by one, as for codes and IDs.
+MAX_SPOKEN_DIGITS = 15
 
 
-def _int(s: str) -> int:
-    return int(s.replace(",", ""))
+def _words(n: int | str, to: str = "cardinal") -> str:
+    """``n`` (an int, or digits with optional commas) in words; very long numbers digit by digit."""
+    digits = str(n).replace(",", "").lstrip("-")
+    neg = "minus " if str(n).startswith("-") else ""
+    if len(digits.lstrip("0")) > MAX_SPOKEN_DIGITS:  # also keeps int() under Python's 4300-digit limit
+        return neg + _digits_en(digits)
+    return neg + num2words(int(digits), lang="en", to=to).replace("-", " ").replace(",", "")
 
 
 def _digits_en(s: str) -> str:
     names = "zero one two three four five six seven eight nine".split()
-    return " ".join(names[int(c)] for c in s if c.isdigit())
+    return " ".join(names[int(c)] for c in s if "0" <= c <= "9")
 
 
 def _currency_en(m: re.Match[str]) -> str:
     one, many, sub_one, sub_many = _CURRENCIES[m["sym"]]
-    whole, frac, scale = _int(m["num"]), m["frac"], m["scale"]
+    num, frac, scale = m["num"].replace(",", ""), m["frac"], m["scale"]
+    whole = int(num) if len(num) <= MAX_SPOKEN_DIGITS else -1  # -1: too long to read as one number
     neg = "minus " if m["neg"] else ""
     if scale:
         scale_word = _SCALE_ABBR.get(scale.lower(), scale.lower())
-        amount = f"{whole}.{frac}" if frac else str(whole)
+        amount = f"{num}.{frac}" if frac else num
         return f"{neg}{_decimal_words(amount)} {scale_word} {many}"
-    text = f"{neg}{_words(whole)} {one if whole == 1 else many}"
+    text = f"{neg}{_words(num)} {one if whole == 1 else many}"
     if frac and sub_one:
         cents = int((frac + "0")[:2])
         if cents:
             text += f" and {_words(cents)} {sub_one if cents == 1 else sub_many}"
     elif frac:
-        text = f"{neg}{_decimal_words(f'{whole}.{frac}')} {many}"
+        text = f"{neg}{_decimal_words(f'{num}.{frac}')} {many}"
     return text
 
 
 def _decimal_words(s: str) -> str:
     s = s.replace(",", "")
     if "." not in s:
-        return _words(int(s))
+        return _words(s)
     whole, frac = s.split(".", 1)
-    return f"{_words(int(whole or 0))} point {_digits_en(frac)}"
+    return f"{_words(whole or 0)} point {_digits_en(frac)}"
 
 
 def _number_words(s: str) -> str:
@@ -261,6 +314,8 @@ def _year_en(m: re.Match[str]) -> str:
 
 
 def _fraction_en(m: re.Match[str]) -> str:
+    if max(len(m["a"]), len(m["b"])) > MAX_SPOKEN_DIGITS:
+        return f"{_words(m['a'])} slash {_words(m['b'])}"
     a, b = int(m["a"]), int(m["b"])
     if b == 0:
         return f"{_words(a)} slash {_words(b)}"
@@ -274,9 +329,9 @@ def _fraction_en(m: re.Match[str]) -> str:
 
 def _integer_en(m: re.Match[str]) -> str:
     digits = m["int"].replace(",", "")
-    if len(digits) > 15 or (len(digits) > 1 and digits.startswith("0")):
+    if len(digits) > MAX_SPOKEN_DIGITS or (len(digits) > 1 and digits.startswith("0")):
         return ("minus " if m["neg"] else "") + _digits_en(digits)  # codes, IDs, absurdly long numbers
-    return ("minus " if m["neg"] else "") + _words(int(digits))
+    return ("minus " if m["neg"] else "") + _words(digits)
 
 
 def normalize_en(text: str) -> str:
@@ -294,7 +349,7 @@ def normalize_en(text: str) -> str:
     t = _PERCENT_RE.sub(lambda m: f"{_number_words(m['num'])} percent", t)
     t = _MONTH_DAY_RE.sub(_month_day, t)
     t = _UNIT_RE.sub(_unit_en, t)
-    t = _ORDINAL_RE.sub(lambda m: _words(int(m["n"]), "ordinal"), t)
+    t = _ORDINAL_RE.sub(lambda m: _words(m["n"], "ordinal"), t)
     t = _FRACTION_RE.sub(_fraction_en, t)
     t = _YEAR_RE.sub(_year_en, t)
     t = _DECIMAL_RE.sub(lambda m: ("minus " if m["neg"] else "") + _decimal_words(f"{m['int']}.{m['frac']}"), t)
@@ -340,18 +395,18 @@ _ZH_NUMBER_RE = re.compile(r"(?P<neg>-)?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)")
 
 def _zh_digits(s: str, phone: bool = False) -> str:
     table = _ZH_PHONE_DIGITS if phone else _ZH_DIGITS
-    return "".join(table[int(c)] for c in s if c.isdigit())
+    return "".join(table[int(c)] for c in s if "0" <= c <= "9")
 
 
 def _zh_cardinal(s: str) -> str:
     s = s.replace(",", "")
     neg = s.startswith("-")
     s = s.lstrip("-")
-    if "." in s:
-        whole, frac = s.split(".", 1)
-        words = f"{cn2an.an2cn(whole or '0')}点{_zh_digits(frac)}"
-    else:
-        words = cn2an.an2cn(s)
+    whole, _, frac = s.partition(".")
+    # cn2an reads at most 16 digits; longer numbers are read digit by digit
+    words = cn2an.an2cn(whole or "0") if len(whole) <= MAX_SPOKEN_DIGITS else _zh_digits(whole)
+    if frac:
+        words += "点" + _zh_digits(frac)
     return ("负" if neg else "") + words
 
 
@@ -385,7 +440,7 @@ def _zh_number(m: re.Match[str], text: str) -> str:
     if num == "2" and after and after in _ZH_CLASSIFIERS and not m["neg"] and before != "第":  # 第二个, not 第两个
         return "两"
     # long digit strings without separators (codes, IDs) are read digit by digit
-    if (re.fullmatch(r"0\d+|\d{5,}", num) and "," not in num) or len(num.replace(",", "")) > 15:
+    if (re.fullmatch(r"0\d+|\d{5,}", num) and "," not in num) or len(num.replace(",", "")) > MAX_SPOKEN_DIGITS:
         return _zh_digits(num)
     return _zh_cardinal(("-" if m["neg"] else "") + num)
 

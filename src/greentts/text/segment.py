@@ -5,6 +5,7 @@ All functions are pure and lazy where the input can be long (a 200,000-character
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -88,13 +89,7 @@ def split_spans(text: str, primary: str, lang_of: Callable[[str], str | None]) -
     Neutral runs (digits, spaces, punctuation) join the preceding span, except digits written
     right before a Han character ("3张"), which join the following Mandarin span.
     """
-    tagged: list[tuple[str | None, str]] = []
-    for ch in text:
-        lang = lang_of(ch)
-        if tagged and tagged[-1][0] == lang:
-            tagged[-1] = (lang, tagged[-1][1] + ch)
-        else:
-            tagged.append((lang, ch))
+    tagged = [(lang, "".join(chars)) for lang, chars in itertools.groupby(text, lang_of)]
     spans: list[list[str]] = []  # [lang, text]
     for i, (lang, chunk) in enumerate(tagged):
         if lang is None:

@@ -32,14 +32,14 @@ import numpy as np
 from ..errors import VoiceError
 from ..runtime.audio import make_public
 
-__all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "parse_blend"]
+__all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "valid_voice_name", "parse_blend"]
 
 _DATA = files("greentts") / "data"
 # Voices the eco tier (hibari) can speak: hibari's bundled model is a student of af_heart.
 ECO_VOICES = frozenset({"af_heart"})
 MAX_BLEND_PARTS = 8
 _BLEND_CACHE = 64  # blends kept in memory (each table is 510 x 256 float32, about 0.5 MB)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # used with fullmatch ("$" would accept a final newline)
 TABLE_SHAPE = (510, 256)
 
 
@@ -149,23 +149,37 @@ class VoiceStore:
             m = self._meta[name]
             backends = ["kokoro", "hibari"] if name in ECO_VOICES else ["kokoro"]
             out.append({"name": name, **m, "backends": backends, "enrolled": False})
-        for meta in self.enrolled():
-            if lang is None or str(meta["language"]).startswith(lang):
+        for meta in self.enrolled(broken=True):
+            if "error" in meta:
+                out.append({**meta, "language": "unknown", "backends": [], "enrolled": True})
+            elif lang is None or str(meta.get("language", "")).startswith(lang):
                 out.append({**meta, "backends": ["kokoro"], "enrolled": True})
         return out
 
     # -- enrolled voices --------------------------------------------------------------------------
 
-    def enrolled(self) -> list[dict[str, Any]]:
-        """Metadata of every enrolled voice, by name."""
+    def enrolled(self, broken: bool = False) -> list[dict[str, Any]]:
+        """Metadata of every usable enrolled voice, by name. ``broken``: also the voices whose files are
+        unreadable or incomplete, as ``{"name", "error"}`` (``greentts voices`` and the server list them)."""
         if self.enrolled_dir is None or not self.enrolled_dir.is_dir():
             return []
         out = []
         for path in sorted(self.enrolled_dir.glob("*.json")):
+            if not valid_voice_name(path.stem):
+                continue  # not a file this store wrote
+            error = None
             try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue  # a half-written or foreign file is not a voice
+                meta = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(meta, dict) or meta.get("name") != path.stem:
+                    error = "its metadata file is not a greentts voice's"
+            except (OSError, ValueError) as exc:
+                error = f"its metadata file cannot be read ({type(exc).__name__})"
+            if error is None and not (self.enrolled_dir / f"{path.stem}.npz").is_file():
+                error = "its style table file is missing"
+            if error is None:
+                out.append(meta)
+            elif broken:
+                out.append({"name": path.stem, "error": error})
         return out
 
     def enrolled_meta(self, name: str) -> dict[str, Any]:
@@ -175,7 +189,7 @@ class VoiceStore:
             raise VoiceError(f"no enrolled voice named {name!r}")
         try:
             return dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise VoiceError(f"enrolled voice {name!r} cannot be read: {exc}") from None
 
     def find_clip(self, clip_sha256: str, **settings: Any) -> dict[str, Any] | None:
@@ -212,9 +226,10 @@ class VoiceStore:
         return self._enrolled(name)
 
     def delete(self, name: str) -> None:
+        """Remove an enrolled voice, also one whose files are broken."""
         if name in self._meta:
             raise VoiceError(f"{name!r} is a stock voice and cannot be deleted")
-        if self._enrolled_path(name, ".json") is None:
+        if self._enrolled_path(name, ".json") is None and self._enrolled_path(name, ".npz") is None:
             raise VoiceError(f"no enrolled voice named {name!r}")
         for ext in (".json", ".npz"):  # metadata first: a voice without it is invisible, never half-usable
             path = self._enrolled_path(name, ext)
@@ -225,7 +240,7 @@ class VoiceStore:
             self._blends.clear()  # blends may contain this voice
 
     def _enrolled_path(self, name: str, ext: str) -> Path | None:
-        if self.enrolled_dir is None or not _NAME.match(name):
+        if self.enrolled_dir is None or not valid_voice_name(name):
             return None
         path = self.enrolled_dir / f"{name}{ext}"
         return path if path.is_file() else None
@@ -239,12 +254,16 @@ class VoiceStore:
             raise VoiceError(f"enrolled voice {name!r} is incomplete on disk ({self.enrolled_dir})")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            with np.load(table_path) as archive:
+            if not isinstance(meta, dict):
+                raise ValueError("the metadata is not a JSON object")
+            with np.load(table_path, allow_pickle=False) as archive:
                 table = np.ascontiguousarray(archive["table"], dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
-            raise VoiceError(f"enrolled voice {name!r} cannot be read: {exc}") from None
-        if table.shape != TABLE_SHAPE:
-            raise VoiceError(f"enrolled voice {name!r} has a {table.shape} table, not {TABLE_SHAPE}")
+        except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, EOFError, OSError, ValueError ...
+            raise VoiceError(f"enrolled voice {name!r} cannot be read ({type(exc).__name__}: {exc}); delete it "
+                             "and enroll it again") from None
+        if table.shape != TABLE_SHAPE or not np.all(np.isfinite(table)):
+            raise VoiceError(f"enrolled voice {name!r} has a broken style table ({table.shape}, expected a finite "
+                             f"{TABLE_SHAPE}); delete it and enroll it again")
         table.setflags(write=False)
         voice = Voice(name, str(meta.get("language", "en-us")), str(meta.get("language_name", "enrolled")),
                       str(meta.get("gender", "unknown")), ("kokoro",), table)
@@ -284,8 +303,13 @@ def default_voices_dir() -> Path:
     return Path(base) / "greentts" / "voices"
 
 
+def valid_voice_name(name: object) -> bool:
+    """1-48 characters a-z, 0-9, '_' or '-', starting with a letter or digit (the whole string)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def check_voice_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not valid_voice_name(name):
         raise VoiceError(f"voice name {name!r} is not allowed: use 1-48 characters a-z, 0-9, '_' or '-', "
                          "starting with a letter or digit")
 
