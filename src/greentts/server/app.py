@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.routing import Match
 
 from ..errors import GreenTTSError
 from .auth import OPEN_PATHS, OPS_PATHS, AuthGuard
@@ -174,8 +175,6 @@ def _errors(app: FastAPI, metrics: Metrics) -> None:
 
 def _methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
     """Every method some route serves at this path."""
-    from starlette.routing import Match
-
     methods: set[str] = set()
     for route in app.routes:
         match, _ = route.matches({**scope, "method": "GET"})

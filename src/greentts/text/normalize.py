@@ -237,13 +237,12 @@ def _digits_en(s: str) -> str:
 def _currency_en(m: re.Match[str]) -> str:
     one, many, sub_one, sub_many = _CURRENCIES[m["sym"]]
     num, frac, scale = m["num"].replace(",", ""), m["frac"], m["scale"]
-    whole = int(num) if len(num) <= MAX_SPOKEN_DIGITS else -1  # -1: too long to read as one number
     neg = "minus " if m["neg"] else ""
     if scale:
         scale_word = _SCALE_ABBR.get(scale.lower(), scale.lower())
         amount = f"{num}.{frac}" if frac else num
         return f"{neg}{_decimal_words(amount)} {scale_word} {many}"
-    text = f"{neg}{_words(num)} {one if whole == 1 else many}"
+    text = f"{neg}{_words(num)} {one if num.lstrip('0') == '1' else many}"
     if frac and sub_one:
         cents = int((frac + "0")[:2])
         if cents:
