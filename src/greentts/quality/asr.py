@@ -65,16 +65,22 @@ class Transcriber:
             raise AssetError("ASR needs faster-whisper: pip install 'greentts[asr]'") from exc
         self._model = WhisperModel(str(whisper_dir(cache_dir)), device="cpu", compute_type="int8",
                                    cpu_threads=threads)
+        self._numeric: list[int] | None = None
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int, lang: str) -> str:
+    def transcribe(self, audio: np.ndarray, sample_rate: int, lang: str, spell_numbers: bool = False) -> str:
+        """The words heard. ``spell_numbers`` suppresses every token with a digit or a number sign in it
+        ($ % £ € ¥ °), so Whisper writes what it hears in words ("five five five oh one nine nine", not
+        "555-0199"): a reading error then stays visible instead of being formatted away."""
         import soxr
 
         pcm = audio.astype(np.float32)
         if sample_rate != 16000:
             pcm = soxr.resample(pcm, sample_rate, 16000)
         prompt = "以下是普通话的句子。" if lang == "zh" else None
+        suppress = [-1, *self._number_tokens()] if spell_numbers else [-1]
         segments, _ = self._model.transcribe(pcm, language=lang, beam_size=5, initial_prompt=prompt,
-                                             condition_on_previous_text=False, vad_filter=False)
+                                             condition_on_previous_text=False, vad_filter=False,
+                                             suppress_tokens=suppress)
         text = "".join(s.text for s in segments).strip()
         if lang == "zh":
             import opencc
@@ -82,6 +88,14 @@ class Transcriber:
             text = opencc.OpenCC("t2s").convert(text)
         return text
 
+
+    def _number_tokens(self) -> list[int]:
+        if self._numeric is None:
+            tok = self._model.hf_tokenizer
+            special = tok.token_to_id("<|endoftext|>") or tok.get_vocab_size()
+            self._numeric = [i for i in range(special)
+                             if any(c.isdigit() or c in _NUMBER_SIGNS for c in tok.decode([i]))]
+        return self._numeric
 
     def detect(self, audio: np.ndarray, sample_rate: int) -> tuple[str, str]:
         """(language, transcript) for speech in English or Mandarin: whichever Whisper finds likelier."""
@@ -94,6 +108,9 @@ class Transcriber:
         probs = dict(info.all_language_probs or [(info.language, info.language_probability)])
         lang = "zh" if probs.get("zh", 0.0) > probs.get("en", 0.0) else "en"
         return lang, self.transcribe(audio, sample_rate, lang)
+
+
+_NUMBER_SIGNS = set("$%£€¥°½¼¾")
 
 
 def _words(text: str) -> list[str]:

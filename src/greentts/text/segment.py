@@ -10,13 +10,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .english import MAY_END_SENTENCE, NEVER_ENDS_SENTENCE
 from .normalize import is_han
 
 __all__ = ["Sentence", "Span", "split_sentences", "split_clauses", "split_spans", "split_words"]
 
-_TITLES = {"Mr", "Mrs", "Ms", "Dr", "Prof", "Jr", "Sr", "St", "Mt", "Capt", "Gen", "Sgt", "Lt", "Gov", "Sen",
-           "Rep", "vs", "etc", "No", "Fig", "fig", "Vol", "Ch", "Co", "Inc", "Ltd", "Corp", "Dept", "Ave",
-           "Rd", "Blvd", "approx", "e.g", "i.e", "a.m", "p.m"}
 # A sentence ends at . ! ? … followed by whitespace (plus closing quotes), or at 。！？ anywhere.
 _SENT_END = re.compile(r"(?:[.!?…]+[\"”’')\]]*(?=\s)|[。！？]+[”’」』）)]*|(?<=[\u3400-\u9fff])[!?]+)")
 _CLAUSE_END = re.compile(r"(?:[,;:—](?=\s)|[，；：、])")
@@ -36,7 +34,9 @@ class Span:
 
 
 def _is_sentence_break(text: str, start: int, end: int) -> bool:
-    """False for '.' after a title/initial ("Dr. Smith", "J. K.") or before a lowercase word."""
+    """False for '.' after an abbreviation that cannot end a sentence ("Dr. Smith", "Feb. 3rd", "e.g. this"),
+    after an initial ("J. K."), before a lowercase word or a digit after any abbreviation; one that may end
+    a sentence ("Inc.", "etc.") ends it only before a capitalized word."""
     mark = text[start:end]
     rest = text[end:].lstrip()
     if rest[:1].islower():
@@ -44,9 +44,14 @@ def _is_sentence_break(text: str, start: int, end: int) -> bool:
     if mark.startswith(".") and len(mark.rstrip("\"”’')]")) == 1:
         word = text[:start].rsplit(None, 1)[-1] if text[:start].strip() else ""
         word = word.lstrip("(\"“'‘")
-        if word in _TITLES or (len(word) == 1 and word.isupper()):
+        if word in NEVER_ENDS_SENTENCE or (len(word) == 1 and word.isupper()):
+            return False
+        if (word in MAY_END_SENTENCE or _DOTTED.fullmatch(word)) and not rest[:1].isupper():
             return False
     return True
+
+
+_DOTTED = re.compile(r"[A-Za-z](?:\.[A-Za-z])+")
 
 
 def _paragraphs(text: str) -> Iterator[str]:

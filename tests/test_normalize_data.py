@@ -1,0 +1,64 @@
+"""Normalization cases as data, one test per class (tests/data/normalize_{en,zh}.tsv; no weights).
+
+Each case is ``class<TAB>written<TAB>spoken``: what a careful reader says for what is written, by the
+conventions in docs/normalization.md. Comparison ignores case, punctuation other than apostrophes and
+repeated spaces (commas change pauses, not words).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from greentts.text.normalize import clean, normalize_en, normalize_zh
+
+DATA = Path(__file__).parent / "data"
+
+
+def load(lang: str) -> dict[str, list[tuple[str, str]]]:
+    cases: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for line in (DATA / f"normalize_{lang}.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            cls, written, spoken = line.split("\t")
+            cases[cls.strip()].append((written, spoken))
+    return cases
+
+
+EN, ZH = load("en"), load("zh")
+
+
+def canonical(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).replace("’", "'").lower()
+    text = re.sub(r"[^\w'\s]|_", " ", text)
+    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)
+    return " ".join(text.split())
+
+
+def spoken(written: str, lang: str) -> str:
+    cleaned, _ = clean(written)
+    return normalize_en(cleaned) if lang == "en" else normalize_zh(cleaned)
+
+
+def _check(cases: list[tuple[str, str]], lang: str) -> None:
+    wrong = [(w, s, spoken(w, lang)) for w, s in cases if canonical(spoken(w, lang)) != canonical(s)]
+    report = "\n".join(f"  {w!r}\n    expected {s!r}\n    got      {g!r}" for w, s, g in wrong)
+    assert not wrong, f"{len(wrong)}/{len(cases)} wrong:\n{report}"
+
+
+def test_the_data_is_large_enough():
+    assert sum(map(len, EN.values())) >= 300 and sum(map(len, ZH.values())) >= 200
+    assert min(map(len, EN.values())) >= 10 and min(map(len, ZH.values())) >= 10
+
+
+@pytest.mark.parametrize("cls", sorted(EN))
+def test_english(cls):
+    _check(EN[cls], "en")
+
+
+@pytest.mark.parametrize("cls", sorted(ZH))
+def test_mandarin(cls):
+    _check(ZH[cls], "zh")
