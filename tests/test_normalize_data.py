@@ -62,3 +62,42 @@ def test_english(cls):
 @pytest.mark.parametrize("cls", sorted(ZH))
 def test_mandarin(cls):
     _check(ZH[cls], "zh")
+
+
+# --------------------------------------------------------------------------------------------------
+# segmentation never splits at an abbreviation
+# --------------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from greentts.text.english import MAY_END_SENTENCE, NEVER_ENDS_SENTENCE  # noqa: E402
+from greentts.text.segment import split_sentences  # noqa: E402
+
+_WORDS = st.sampled_from(["the", "report", "came", "from", "our", "office", "and", "it", "was", "late", "Smith",
+                          "Paris", "we", "met", "there", "yesterday"])
+_NEXT_NEVER = st.sampled_from(["Smith", "3rd", "5", "Louis", "the", "example", "42", "Everest", "approximately",
+                               "Jones", "Kim"])
+_NEXT_MAY = st.sampled_from(["and", "said", "the", "3", "2024", "with", "to", "in", "5th"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORDS, max_size=6), st.sampled_from(sorted(NEVER_ENDS_SENTENCE)), _NEXT_NEVER,
+       st.lists(_WORDS, max_size=6))
+def test_never_splits_after_an_abbreviation_that_cannot_end_a_sentence(before, abbr, nxt, after):
+    text = " ".join(["We", *before, abbr + ".", nxt, *after]) + "."
+    assert len(list(split_sentences(text))) == 1, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WORDS, max_size=6), st.sampled_from(sorted(MAY_END_SENTENCE)), _NEXT_MAY,
+       st.lists(_WORDS, max_size=6))
+def test_never_splits_after_an_abbreviation_before_lowercase_or_digits(before, abbr, nxt, after):
+    text = " ".join(["We", *before, abbr + ".", nxt, *after]) + "."
+    assert len(list(split_sentences(text))) == 1, text
+
+
+@pytest.mark.parametrize("text", ["Apple Inc. The company grew.", "We ate apples, pears, etc. Then we left.",
+                                  "They met at 9 a.m. The day was long."])
+def test_an_abbreviation_that_may_end_a_sentence_ends_one_before_a_capital(text):
+    assert len(list(split_sentences(text))) == 2

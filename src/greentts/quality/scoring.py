@@ -30,7 +30,9 @@ _EN_SAME = {"oh": "zero", "okay": "ok", "percent": "percent", "per": "per", "cen
             "colour": "color", "metres": "meters", "metre": "meter", "kilometres": "kilometers",
             "kilometre": "kilometer", "litres": "liters", "litre": "liter", "grey": "gray",
             "ninety's": "nineties", "eighty's": "eighties", "seventy's": "seventies", "sixty's": "sixties",
-            "st": "saint", "mt": "mount", "etc": "et cetera", "email": "email", "e-mail": "email",
+            "mt": "mount", "sr": "senior", "jr": "junior", "lt": "lieutenant", "col": "colonel",
+            "sgt": "sergeant", "capt": "captain", "gov": "governor", "sen": "senator", "prof": "professor",
+            "maj": "major", "gen": "general", "dept": "department", "blvd": "boulevard", "ave": "avenue", "etc": "et cetera", "email": "email", "e-mail": "email",
             "alright": "all right", "am": "a m", "pm": "p m"}
 _NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                  "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",

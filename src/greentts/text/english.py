@@ -107,7 +107,10 @@ def _abbr(table: dict[str, str], may_end: bool) -> dict[str, Abbreviation]:
 ABBREVIATIONS: dict[str, Abbreviation] = {
     **_abbr({"Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Dr": "Doctor", "Prof": "Professor",
              "Capt": "Captain", "Gen": "General", "Sgt": "Sergeant", "Lt": "Lieutenant", "Col": "Colonel",
-             "Cmdr": "Commander", "Adm": "Admiral", "Gov": "Governor", "Sen": "Senator", "Rep": "Representative",
+             "Cmdr": "Commander", "Adm": "Admiral", "Maj": "Major", "Cpl": "Corporal", "Pvt": "Private",
+             "Brig": "Brigadier", "Lt. Col": "Lieutenant Colonel", "Insp": "Inspector", "Det": "Detective",
+             "Sr. Lt": "Senior Lieutenant", "Attn": "Attention", "Messrs": "Messieurs", "Mme": "Madame",
+             "Mlle": "Mademoiselle", "Div": "Division", "Inf": "Infantry", "Regt": "Regiment", "Msgr": "Monsignor", "Atty": "Attorney", "Asst": "Assistant", "Gov": "Governor", "Sen": "Senator", "Rep": "Representative",
              "Pres": "President", "Rev": "Reverend", "Hon": "Honorable", "Fr": "Father", "Supt": "Superintendent",
              "Mt": "Mount", "Ft": "Fort", "Pt": "Point", "vs": "versus", "v": "versus", "e.g": "for example",
              "i.e": "that is", "approx": "approximately", "Fig": "Figure", "fig": "figure", "Figs": "Figures",
@@ -125,9 +128,12 @@ ABBREVIATIONS: dict[str, Abbreviation] = {
              "U.S": "U S", "U.K": "U K", "U.N": "U N", "E.U": "E U", "D.C": "D C", "Ph.D": "P h D",
              "B.A": "B A", "M.A": "M A", "B.Sc": "B S c", "M.D": "M D", "a.k.a": "also known as",
              "A.D": "A D", "B.C": "B C", "hrs": "hours", "mins": "minutes", "yrs": "years",
-             "oz": "ounces", "lbs": "pounds", "ft": "feet", "in": "inches", "min": "minutes"}, may_end=True),
+             "oz": "ounces", "lbs": "pounds", "ft": "feet", "in": "inches", "min": "minutes", "Ave.": "Avenue", "Pkwy": "Parkway",
+             "Hts": "Heights", "Twp": "Township", "Cty": "County", "Esq": "Esquire", "Mfg": "Manufacturing",
+             "Intl.": "International", "Gov't": "Government", "Int'l": "International"}, may_end=True),
 }
-ABBREVIATIONS.pop("Dr.")  # "Dr." (Drive) is handled in context below; kept out of the table
+for _key in ("Dr.", "Ave.", "Intl."):
+    ABBREVIATIONS.pop(_key)  # "Dr." (Drive) is handled in context below; kept out of the table
 _CONTEXT_FREE = {k: v for k, v in ABBREVIATIONS.items()
                  if k not in ("St", "No", "no", "p", "c", "v", "in", "min", "ft", "oz", "lbs", "Dr", "Sun", "Sat",
                               "Wed", "Mar", "May", "Jun", "Jul", "Aug", "Jan", "Feb", "Apr", "Sep", "Sept",
@@ -270,9 +276,15 @@ _AFTER_PHONE_EXT_RE = re.compile(r"\b(?P<prev>oh|one|two|three|four|five|six|sev
                                  r"(?:,\s*|\s+)(?:ext\.?|x|extension)\s?(?P<n>\d{1,6})\b", re.IGNORECASE)
 
 
+_EXT_WORD_RE = re.compile(r"\b(?P<w>extension|Extension|ext\.|Ext\.)\s?(?P<n>\d{1,6})\b")
+_SHORT_CODE_RE = re.compile(r"\b(?P<head>(?:[Tt]ext|SMS|sms)\b[^.!?\d]{0,40}?\bto )(?P<n>\d{4,6})\b")
+
+
 def _extension(t: str) -> str:
     # only right after a telephone number has been spelled ("... oh one nine nine, ext. 204")
-    return _AFTER_PHONE_EXT_RE.sub(lambda m: f"{m['prev']}, extension {digits_en(m['n'], oh=True)}", t)
+    t = _AFTER_PHONE_EXT_RE.sub(lambda m: f"{m['prev']}, extension {digits_en(m['n'], oh=True)}", t)
+    t = _EXT_WORD_RE.sub(lambda m: f"extension {digits_en(m['n'], oh=True)}", t)
+    return _SHORT_CODE_RE.sub(lambda m: m["head"] + digits_en(m["n"]), t)
 
 
 # dates
