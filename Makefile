@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench bench-clone energy-card install clean
+.PHONY: demo test test-fast bench bench-clone bench-intelligibility energy-card install clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ bench: $(STAMP)
 # Voice cloning benchmark: similarity (CAM++ and Resemblyzer), F0 error, ASR error, time and energy.
 bench-clone: $(STAMP)
 	$(BIN)/python bench/clone.py
+
+# Intelligibility side by side with the raw G2P pipeline and kokoro-onnx on hard text (about 60 minutes).
+bench-intelligibility: $(STAMP)
+	$(BIN)/python -m pip install -q kokoro-onnx==0.6.1 phonemizer==3.4.0 espeakng-loader==0.2.4 dlinfo==2.0.0
+	$(BIN)/python bench/intelligibility.py --markdown docs/intelligibility.md --json docs/intelligibility.json
 
 # The energy card (docs/energy-card.{md,json,png}); about 30 minutes on 2 vCPUs.
 energy-card: $(STAMP)

@@ -74,6 +74,10 @@ def say(
                                                       "(the lowest measured energy that can speak the text)"),
     loudness: Optional[float] = typer.Option(None, "--loudness", help="normalize to this LUFS, e.g. -16"),
     report: Optional[Path] = typer.Option(None, "--report", help="write a JSON report (segments, rules, timings)"),
+    ssml: bool = typer.Option(False, "--ssml", help="the text is SSML (docs/ssml.md); text starting with <speak "
+                                                   "is SSML anyway"),
+    ssml_lenient: bool = typer.Option(False, "--ssml-lenient", help="read unknown SSML elements' text (reported) "
+                                                                   "instead of failing"),
     country: Optional[str] = _country,
     grid: Optional[float] = _grid,
     pue: float = _pue,
@@ -90,7 +94,8 @@ def say(
         with Engine(**_engine_config(country, grid, pue, ledger, meter)) as engine:
             result = engine.synthesize(body, voice=voice, lang=lang, speed=speed, tier=tier,
                                        sample_rate=sample_rate or default_rate(fmt), dictionaries=tuple(dictionary),
-                                       loudness_lufs=loudness, prosody=prosody, prosody_from=prosody_from)
+                                       loudness_lufs=loudness, prosody=prosody, prosody_from=prosody_from,
+                                       input_format="ssml" if ssml else "auto", ssml_strict=not ssml_lenient)
             result.save(out, format=fmt, subtype=subtype)
     except GreenTTSError as exc:
         _fail(exc)
@@ -100,6 +105,8 @@ def say(
         typer.echo(f"rule {hit.source} {hit.grapheme} -> {hit.phoneme}: {hit.count}x", err=True)
     for s in result.skipped:
         typer.echo(f"skipped {s.codepoint} at {s.position} ({s.reason})", err=True)
+    for mark in result.marks:
+        typer.echo(f"mark {mark['name']} at {mark['time_s']:.3f} s", err=True)
     typer.echo(f"wrote {out} ({result.duration_s:.2f} s audio, {result.sample_rate} Hz, voice {result.voice}, "
                f"{result.backend}; wall {result.timings['total_s']:.2f} s, RTF {result.rtf:.3f})")
     if result.tier != tier:

@@ -39,6 +39,7 @@ from .settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
 from .text.frontend import Frontend, Plan, Segment, mostly_han
 from .text.lexicon import Lexicon, RuleHit
 from .text.normalize import Skipped, clean, is_han
+from .text.ssml import is_ssml, parse_ssml
 from .voices.enrollment import Enrollment, ProgressFn
 from .voices.prosody import apply_preset, with_prosody_half
 from .voices.store import Voice, VoiceStore, default_voices_dir
@@ -303,6 +304,7 @@ class Engine:
         problem = self._cannot_speak(tier, text, s, voice) if s.tier != "auto" else None  # auto chose an able one
         if problem is not None:
             raise problem
+        self._check_ssml_voices(text, s, tier)
         plan = self._plan(text, s, voice, backend, low_latency)
         stream = SynthesisStream(self, plan, voice, backend, s, t0, low_latency, tier, reason)
         stream.priority = PRIORITIES[priority]
@@ -340,6 +342,22 @@ class Engine:
         return DialogueStream(self, script, voices, auto_assign=auto_voices, settings=config)
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _check_ssml_voices(self, text: str, s: SynthesisSettings, tier: str) -> None:
+        """Every SSML <voice> must exist and be speakable by the tier (raised before any audio)."""
+        if not (s.input_format == "ssml" or (s.input_format == "auto" and is_ssml(text))):
+            return
+        chunks, _ = parse_ssml(text, s.ssml_strict)
+        backend = self.backends[TIER_BACKENDS[tier]]
+        for name in {c.controls.voice for c in chunks if c.controls.voice}:
+            voice = self.voices.get(name)
+            if backend.name not in voice.backends:
+                raise VoiceError(f"SSML <voice name={name!r}> is not available in the {tier} tier")
+
+    def segment_voice(self, seg: Segment, default: Voice) -> Voice:
+        """The voice that speaks ``seg``: its SSML <voice>, else the request's."""
+        name = seg.controls.voice if seg.controls is not None else None
+        return default if not name or name == default.name else self.voices.get(name)
 
     def _voice(self, text: str, s: SynthesisSettings) -> Voice:
         if s.voice:
@@ -407,10 +425,12 @@ class Engine:
             lexicon = lexicon + Lexicon.load(path)
         return self.frontend.plan(text, lang=s.lang, british=voice.british, lexicon=lexicon,
                                   max_ids=backend.max_ids,
-                                  first_max_ids=None if low_latency else backend.max_ids)
+                                  first_max_ids=None if low_latency else backend.max_ids,
+                                  input_format=s.input_format, ssml_strict=s.ssml_strict,
+                                  british_of=lambda name: self.voices.get(name).british)
 
     def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
-                fast_lane: bool = False, priority: int = 0) -> Future[tuple[np.ndarray, float]]:
+                fast_lane: bool = False, priority: int = 0, speed: float | None = None) -> Future[tuple[np.ndarray, float]]:
         """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio).
 
         The segment is one unit of energy accounting, charged to ``tally`` (its request).
@@ -421,7 +441,7 @@ class Engine:
             session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
             with self.accountant.unit(threads or self.config.threads_per_worker) as unit:
                 t = time.perf_counter()
-                audio = session.synthesize(seg.ids, voice, s.speed, s.seed + seg.index)
+                audio = session.synthesize(seg.ids, voice, speed or s.speed, s.seed + seg.index)
                 unit.assign((tally, len(audio) / rate))
                 return audio, time.perf_counter() - t
 
@@ -544,6 +564,7 @@ class SynthesisStream:
         segments = iter(self._plan)
         window: deque[tuple[Segment, Future[tuple[np.ndarray, float]]]] = deque()
         gain: float | None = None
+        after_break = False
         position = 0.0
         status = "cancelled"
         try:
@@ -551,8 +572,8 @@ class SynthesisStream:
             while seg is not None or window:
                 while seg is not None and len(window) < lookahead:
                     fast = self.low_latency and seg.index == 0
-                    window.append((seg, eng._submit(seg, self.voice, self.backend.name, s, self._tally, fast,
-                                                    self.priority)))
+                    window.append((seg, eng._submit(seg, eng.segment_voice(seg, self.voice), self.backend.name, s,
+                                                    self._tally, fast, self.priority, _model_speed(seg, s.speed))))
                     seg = self._next_segment(segments)
                 current, fut = window.popleft()
                 speech, synth_s = fut.result()
@@ -560,17 +581,25 @@ class SynthesisStream:
                 last = seg is None and not window
                 with eng.accountant.unit() as unit:
                     unit.assign((self._tally, 1.0))
+                    speech = _apply_controls(speech, current, native)
+                    explicit = current.pause is not None and current.pause > 0
+                    if explicit or after_break:  # an SSML <break> is the whole silence: trim the model's own
+                        speech = _trim_silence(speech, native, lead=after_break, trail=explicit)
+                    after_break = explicit
                     if s.loudness_lufs is not None:
                         g = audio_io.loudness_gain(speech, native, s.loudness_lufs)
                         gain = g if gain is None or len(speech) >= 0.4 * native else gain
                         speech = speech * gain
                     pause = 0.0 if last else current.pause_s * s.pause_scale / s.speed
+                    if current.pause is not None:  # an SSML <break>: its time exactly
+                        pause = 0.0 if last else current.pause
                     out = resample(np.concatenate([speech, audio_io.silence(pause, native)]), last=last)
                 self.timings["post_s"] += time.perf_counter() - t
                 self.timings["synth_s"] += synth_s
                 info = SegmentInfo(current.index, current.text, current.lang, current.phonemes, len(current.ids),
                                    round(position, 4), round(len(out) / self.sample_rate, 4), round(synth_s, 4),
-                                   self.backend.name, self.voice.name, round(pause, 4))
+                                   self.backend.name, eng.segment_voice(current, self.voice).name, round(pause, 4),
+                                   current.marks, current.end_marks)
                 position += len(out) / self.sample_rate
                 self.segments.append(info)
                 if "first_audio_s" not in self.timings:
@@ -587,3 +616,38 @@ class SynthesisStream:
             if self.energy is None:  # closed early or failed: report what was spent, once the work stops
                 futures_wait(running, timeout=60)
                 self._finish(position, status)
+
+
+def _model_speed(seg: Segment, speed: float) -> float:
+    """The model's speed for ``seg``: the request's, times SSML rate, divided by SSML pitch (a pitch
+    factor f is rendered f times longer, then resampled f times faster: same length, pitch x f)."""
+    c = seg.controls
+    return speed if c is None else speed * c.rate / c.pitch
+
+
+def _apply_controls(speech: np.ndarray, seg: Segment, rate: int) -> np.ndarray:
+    """SSML pitch (resampling the longer rendering back to length) and volume (gain in dB, clipped)."""
+    c = seg.controls
+    if c is None:
+        return speech
+    if abs(c.pitch - 1.0) > 1e-3 and len(speech):
+        import soxr
+
+        speech = soxr.resample(speech.astype(np.float32), rate * c.pitch, rate, quality="HQ")
+    if c.volume_db:
+        speech = np.clip(speech * 10 ** (c.volume_db / 20), -1.0, 1.0) if c.volume_db > -100 else speech * 0.0
+    return speech.astype(np.float32, copy=False)
+
+
+def _trim_silence(speech: np.ndarray, rate: int, lead: bool, trail: bool, margin_s: float = 0.04) -> np.ndarray:
+    """``speech`` without the model's leading/trailing near-silence (below -40 dB of its peak), keeping
+    ``margin_s`` so that no onset or release is cut."""
+    if not len(speech):
+        return speech
+    loud = np.flatnonzero(np.abs(speech) > 0.01 * float(np.abs(speech).max()))
+    if not len(loud):
+        return speech
+    margin = int(margin_s * rate)
+    start = max(0, loud[0] - margin) if lead else 0
+    end = min(len(speech), loud[-1] + margin) if trail else len(speech)
+    return speech[start:end]

@@ -29,6 +29,8 @@ class SegmentInfo:
     backend: str
     voice: str
     pause_s: float = 0.0  # the silence at the end of ``duration_s`` (speech ends at start_s + duration_s - pause_s)
+    marks: tuple[str, ...] = ()  # SSML <mark> names at the start of this segment
+    end_marks: tuple[str, ...] = ()  # ... and at the end of its speech
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,6 +66,15 @@ class Result:
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
+
+    @property
+    def marks(self) -> list[dict[str, Any]]:
+        """SSML ``<mark>`` names with their time in the audio: ``[{"name": "m1", "time_s": 1.52}, ...]``."""
+        out = []
+        for seg in self.segments:
+            out += [{"name": n, "time_s": seg.start_s} for n in seg.marks]
+            out += [{"name": n, "time_s": round(seg.start_s + seg.duration_s - seg.pause_s, 4)} for n in seg.end_marks]
+        return out
 
     @property
     def rtf(self) -> float:

@@ -79,6 +79,10 @@ class SynthesisSettings(_Strict):
     dictionaries: tuple[Path, ...] = Field((), description="per-request dictionary files (JSONL)")
     pause_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales pauses between segments")
     seed: int = Field(0, description="seed for stochastic backends (hibari's noise); Kokoro is deterministic")
+    input_format: Literal["auto", "text", "ssml"] = Field(
+        "auto", description="text, ssml (the SSML subset in docs/ssml.md), or auto: SSML when it starts with <speak")
+    ssml_strict: bool = Field(True, description="unknown SSML elements are an error (false: read their text, "
+                                                "report them in skipped)")
 
 
 def validated(model: type[_Strict], base: _Strict | None = None, **overrides: Any) -> Any:

@@ -54,6 +54,9 @@ class SpeechRequest(BaseModel):
     tier: Literal["standard", "eco", "auto"] | None = Field(None, description="overrides the model's tier")
     prosody: Literal["neutral", "news", "storytelling", "cheerful", "calm", "serious"] | None = None
     stream: bool = Field(True, description="false: send the whole file at once, with the energy in headers")
+    input_format: Literal["auto", "text", "ssml"] = Field(
+        "auto", description="ssml: input is SSML (docs/ssml.md); auto: SSML when input starts with <speak")
+    ssml_strict: bool = Field(True, description="unknown SSML elements are a 400 (false: read and report them)")
 
 
 class DialogueRequest(BaseModel):

@@ -32,6 +32,9 @@ log = logging.getLogger("greentts.server")
 COST_EWMA = 0.2  # weight of each new first-audio measurement in the admission estimate
 
 
+_SSML_VOICE_RE = re.compile(r"(<(?:\w+:)?voice\b[^>]*?\bname\s*=\s*)([\"'])(.*?)\2")
+
+
 class HTTPError(Exception):
     """An error with its HTTP status and OpenAI error fields."""
 
@@ -246,8 +249,14 @@ class SpeechService:
             notes.append(f"voice {req.voice}->{OPENAI_VOICES[req.voice]}")
         s: dict[str, Any] = {"voice": self.resolve_voice(req.voice, ns), "lang": req.language,
                              "tier": req.tier or MODELS[req.model], "speed": req.speed, "sample_rate": req.sample_rate,
-                             "prosody": prosody, "pronunciations": tuple(req.pronunciations)}
+                             "prosody": prosody, "pronunciations": tuple(req.pronunciations),
+                             "input_format": req.input_format, "ssml_strict": req.ssml_strict}
         return s, notes
+
+    def ssml_voices(self, text: str, ns: str) -> str:
+        """SSML ``<voice name=...>`` mapped like the request's voice (OpenAI names; the caller's own
+        enrolled voices, never another key's)."""
+        return _SSML_VOICE_RE.sub(lambda m: m[1] + m[2] + self.resolve_voice(m[3], ns) + m[2], text)
 
     def open(self, req: SpeechRequest, ns: str, ticket: Ticket | None = None) -> tuple[Any, Record, StreamEncoder]:
         """Validate and start the request (raises HTTPError); the caller iterates with :meth:`chunks`.
@@ -259,7 +268,8 @@ class SpeechService:
                         notes=notes)
         record.ticket = ticket
         try:
-            stream = self.engine.stream(req.input, plan_ahead=True, **settings)
+            text = self.ssml_voices(req.input, ns) if req.input_format != "text" and "<" in req.input else req.input
+            stream = self.engine.stream(text, plan_ahead=True, **settings)
         except GreenTTSError as exc:
             status, kind = status_for(exc)
             param = "voice" if isinstance(exc, VoiceError) else None

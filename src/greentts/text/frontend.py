@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from ..errors import EmptyTextError, GreenTTSError, InputError
@@ -23,6 +24,7 @@ from .g2p_zh import MandarinG2P
 from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry
 from .normalize import Skipped, clean, describe_skipped, is_han, normalize_en, normalize_zh
 from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentences, split_spans, split_words
+from .ssml import Chunk, Controls, is_ssml, parse_ssml
 
 __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
 
@@ -47,10 +49,16 @@ class Segment:
     phonemes: str
     ids: tuple[int, ...]
     end: str  # "word" | "clause" | "sentence" | "paragraph"
+    # SSML: the segment's controls (rate, pitch, volume, voice), an explicit pause after it (<break>),
+    # and the <mark> names at its start and at the end of its speech
+    controls: Controls | None = None
+    pause: float | None = None
+    marks: tuple[str, ...] = ()
+    end_marks: tuple[str, ...] = ()
 
     @property
     def pause_s(self) -> float:
-        return PAUSES[self.end]
+        return PAUSES[self.end] if self.pause is None else self.pause
 
 
 @dataclass
@@ -112,23 +120,83 @@ class Frontend:
         list(self.plan("Hello, 你好。"))
 
     def plan(self, text: str, *, lang: str = "auto", british: bool = False, lexicon: Lexicon | None = None,
-             first_max_ids: int | None = None, max_ids: int | None = None) -> Plan:
-        """Validate and prepare ``text`` now; segments are produced lazily while iterating."""
+             first_max_ids: int | None = None, max_ids: int | None = None, input_format: str = "auto",
+             ssml_strict: bool = True, british_of: Callable[[str], bool] | None = None) -> Plan:
+        """Validate and prepare ``text`` now; segments are produced lazily while iterating.
+
+        ``input_format``: "text", "ssml", or "auto" (SSML when the text starts with ``<speak``).
+        ``ssml_strict``: unknown SSML elements are an error (else their text is read and they are
+        reported in ``Plan.skipped``). ``british_of(voice)``: whether an SSML ``<voice>`` is British.
+        """
         if not isinstance(text, str):
             raise InputError(f"text must be a string, not {type(text).__name__}")
         if lang not in ("auto", "en", "zh"):
             raise InputError(f"lang must be 'auto', 'en' or 'zh', not {lang!r}")
+        if input_format not in ("auto", "text", "ssml"):
+            raise InputError(f"input_format must be 'auto', 'text' or 'ssml', not {input_format!r}")
+        limit = min(max_ids or self.max_ids, self.max_ids)
+        first = min(first_max_ids if first_max_ids is not None else self.first_max_ids, limit)
+        req = (lexicon or Lexicon()) + self.lexicon
+        if input_format == "ssml" or (input_format == "auto" and is_ssml(text)):
+            return self._plan_ssml(text, lang, british, req, first, limit, ssml_strict, british_of)
         cleaned, skipped = clean(text)
         cleaned, inline = self._inline(cleaned)
         if not any(ch.isalnum() or ch in inline for ch in cleaned):
             raise EmptyTextError(_nothing_speakable(text, skipped))
         primary = lang if lang != "auto" else ("zh" if mostly_han(cleaned) else "en")
-        req = (lexicon or Lexicon()) + self.lexicon
         hits: dict[tuple, RuleHit] = {}
         ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped)
-        limit = min(max_ids or self.max_ids, self.max_ids)
-        first = min(first_max_ids if first_max_ids is not None else self.first_max_ids, limit)
         return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits, text)
+
+    # -- SSML ------------------------------------------------------------------------------------
+
+    def _plan_ssml(self, text: str, lang: str, british: bool, req: Lexicon, first: int, limit: int,
+                   strict: bool, british_of: Callable[[str], bool] | None) -> Plan:
+        chunks, ignored = parse_ssml(text, strict)
+        skipped = [Skipped(-1, tag, "unsupported SSML element: its text was read") for tag in ignored]
+        hits: dict[tuple, RuleHit] = {}
+        whole = " ".join(c.text for c in chunks)
+        auto = "zh" if mostly_han(whole) else "en"
+        prepared = []
+        for chunk in chunks:
+            cleaned, sk = clean(chunk.text)
+            skipped.extend(sk)
+            cleaned, inline = self._inline(cleaned)
+            primary = chunk.controls.lang or (lang if lang != "auto" else auto)
+            voice = chunk.controls.voice
+            brit = british_of(voice) if voice and british_of else british
+            ctx = _Context(primary, brit, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped)
+            speakable = any(ch.isalnum() or ch in inline for ch in cleaned)
+            prepared.append((chunk, cleaned if speakable else "", ctx))
+        plan = Plan(skipped, self._ssml_segments(prepared, first, limit), hits, text)
+        plan.text = whole
+        return plan
+
+    def _ssml_segments(self, prepared: list[tuple[Chunk, str, _Context]], first: int, limit: int) -> Iterator[Segment]:
+        index = 0
+        held: Segment | None = None  # the last segment so far: trailing marks may still land on it
+        pending: list[str] = []
+        for chunk, cleaned, ctx in prepared:
+            segs = list(self._segments(cleaned, ctx, first if index == 0 else limit, limit, index)) if cleaned else []
+            if not segs:
+                pending.extend(chunk.marks)
+                if held is not None and chunk.pause_s:
+                    held = replace(held, pause=(held.pause or 0.0) + chunk.pause_s)
+                continue
+            controls = chunk.controls if chunk.controls != Controls(lang=chunk.controls.lang) else None
+            segs = [replace(sg, controls=controls) for sg in segs]
+            segs[0] = replace(segs[0], marks=tuple(pending + chunk.marks))
+            end = max(_natural_end(cleaned), chunk.end or "word", key=_END_ORDER.index)
+            pause = chunk.pause_s if chunk.pause_s is not None else (0.0 if end == "word" else None)
+            segs[-1] = replace(segs[-1], end=end, pause=pause)
+            pending = []
+            if held is not None:
+                yield held
+            yield from segs[:-1]
+            held = segs[-1]
+            index += len(segs)
+        if held is not None:
+            yield replace(held, end_marks=tuple(pending)) if pending else held
 
     def phonemize(self, text: str, **kwargs: object) -> list[Segment]:
         """All segments of ``text`` at once (for inspection and the CLI's ``phonemize``)."""
@@ -152,8 +220,8 @@ class Frontend:
 
     # -- planning --------------------------------------------------------------------------------
 
-    def _segments(self, text: str, ctx: _Context, first_max_ids: int, max_ids: int) -> Iterator[Segment]:
-        index = 0
+    def _segments(self, text: str, ctx: _Context, first_max_ids: int, max_ids: int,
+                  index: int = 0) -> Iterator[Segment]:
         for sentence in split_sentences(text):
             limit = first_max_ids if index == 0 else max_ids
             for group in self._pack(self._pieces(sentence, ctx, limit, max_ids), limit, max_ids):
@@ -266,6 +334,17 @@ class _Context:
     def lang_of(self, ch: str) -> str | None:
         entry = self.inline.get(ch)
         return entry.lang if entry is not None else han_or_latin(ch)
+
+
+_END_ORDER = ["word", "clause", "sentence", "paragraph"]
+
+
+def _natural_end(text: str) -> str:
+    """How a run of text ends by its punctuation: "sentence", "clause" or "word"."""
+    tail = text.rstrip().rstrip("\"”’')]」』）")
+    if tail[-1:] in ".!?。！？…":
+        return "sentence"
+    return "clause" if tail[-1:] in ",;:，；：、—" else "word"
 
 
 def _nothing_speakable(text: str, skipped: list[Skipped]) -> str:
