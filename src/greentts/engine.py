@@ -32,7 +32,7 @@ from .errors import EngineClosed, GreenTTSError, InputError, VoiceError
 from .models.base import Backend, BackendSession
 from .models.hibari import HibariBackend
 from .models.kokoro import KokoroBackend
-from .result import AudioChunk, Result, SegmentInfo
+from .result import AudioChunk, Result, SegmentInfo, word_timings
 from .runtime import audio as audio_io
 from .runtime.scheduler import Scheduler
 from .settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
@@ -430,20 +430,25 @@ class Engine:
                                   british_of=lambda name: self.voices.get(name).british)
 
     def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
-                fast_lane: bool = False, priority: int = 0, speed: float | None = None) -> Future[tuple[np.ndarray, float]]:
+                fast_lane: bool = False, priority: int = 0,
+                speed: float | None = None) -> Future[tuple[np.ndarray, float, np.ndarray | None]]:
         """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio).
 
         The segment is one unit of energy accounting, charged to ``tally`` (its request).
         """
         rate = self.backends[backend].sample_rate
 
-        def task(worker: _Worker, threads: int | None = None) -> tuple[np.ndarray, float]:
+        def task(worker: _Worker, threads: int | None = None) -> tuple[np.ndarray, float, np.ndarray | None]:
             session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
             with self.accountant.unit(threads or self.config.threads_per_worker) as unit:
                 t = time.perf_counter()
-                audio = session.synthesize(seg.ids, voice, speed or s.speed, s.seed + seg.index)
+                timed = getattr(session, "synthesize_timed", None)
+                if timed is not None:
+                    audio, durations = timed(seg.ids, voice, speed or s.speed, s.seed + seg.index)
+                else:
+                    audio, durations = session.synthesize(seg.ids, voice, speed or s.speed, s.seed + seg.index), None
                 unit.assign((tally, len(audio) / rate))
-                return audio, time.perf_counter() - t
+                return audio, time.perf_counter() - t, durations
 
         if fast_lane and self.latency_threads > 1:
             fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))
@@ -470,6 +475,7 @@ class SynthesisStream:
         self.status = "running"  # then complete | cancelled | error
         self._tally = EnergyTally()
         self._sentences = 0
+        self._words_started: set[int] = set()
         self._engine = engine
         self._plan = plan
         self.voice = voice
@@ -510,7 +516,8 @@ class SynthesisStream:
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return Result(audio, self.sample_rate, self.segments, self.rules_fired, self.skipped, dict(self.timings),
                       self.voice.name, self.backend.name, energy=self.energy, tier=self.tier,
-                      extra={"tier_reason": self.tier_reason, "sentences": max(1, self._sentences)})
+                      extra={"tier_reason": self.tier_reason, "sentences": max(1, self._sentences)},
+                      written=self._plan.words)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -576,16 +583,19 @@ class SynthesisStream:
                                                     self._tally, fast, self.priority, _model_speed(seg, s.speed))))
                     seg = self._next_segment(segments)
                 current, fut = window.popleft()
-                speech, synth_s = fut.result()
+                speech, synth_s, durations = fut.result()
                 t = time.perf_counter()
                 last = seg is None and not window
                 with eng.accountant.unit() as unit:
                     unit.assign((self._tally, 1.0))
+                    rendered = len(speech)
                     speech = _apply_controls(speech, current, native)
                     explicit = current.pause is not None and current.pause > 0
+                    lead = 0
                     if explicit or after_break:  # an SSML <break> is the whole silence: trim the model's own
-                        speech = _trim_silence(speech, native, lead=after_break, trail=explicit)
+                        speech, lead = _trim_silence(speech, native, lead=after_break, trail=explicit)
                     after_break = explicit
+                    words = _word_times(current, durations, rendered, speech, lead, native, position)
                     if s.loudness_lufs is not None:
                         g = audio_io.loudness_gain(speech, native, s.loudness_lufs)
                         gain = g if gain is None or len(speech) >= 0.4 * native else gain
@@ -599,7 +609,7 @@ class SynthesisStream:
                 info = SegmentInfo(current.index, current.text, current.lang, current.phonemes, len(current.ids),
                                    round(position, 4), round(len(out) / self.sample_rate, 4), round(synth_s, 4),
                                    self.backend.name, eng.segment_voice(current, self.voice).name, round(pause, 4),
-                                   current.marks, current.end_marks)
+                                   current.marks, current.end_marks, words)
                 position += len(out) / self.sample_rate
                 self.segments.append(info)
                 if "first_audio_s" not in self.timings:
@@ -607,7 +617,10 @@ class SynthesisStream:
                 self.timings["total_s"] = time.perf_counter() - self._t0
                 if last:
                     self._finish(position, "complete")
-                yield AudioChunk(out.astype(np.float32, copy=False), self.sample_rate, info)
+                starts = {w[1] for w in words} - self._words_started
+                self._words_started |= starts
+                yield AudioChunk(out.astype(np.float32, copy=False), self.sample_rate, info,
+                                 word_timings([info], self._plan.words, starts))
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, GeneratorExit) else "error"
             raise
@@ -639,15 +652,56 @@ def _apply_controls(speech: np.ndarray, seg: Segment, rate: int) -> np.ndarray:
     return speech.astype(np.float32, copy=False)
 
 
-def _trim_silence(speech: np.ndarray, rate: int, lead: bool, trail: bool, margin_s: float = 0.04) -> np.ndarray:
+def _trim_silence(speech: np.ndarray, rate: int, lead: bool, trail: bool,
+                  margin_s: float = 0.04) -> tuple[np.ndarray, int]:
     """``speech`` without the model's leading/trailing near-silence (below -40 dB of its peak), keeping
-    ``margin_s`` so that no onset or release is cut."""
+    ``margin_s`` so that no onset or release is cut; and how many samples were cut from the start."""
     if not len(speech):
-        return speech
+        return speech, 0
     loud = np.flatnonzero(np.abs(speech) > 0.01 * float(np.abs(speech).max()))
     if not len(loud):
-        return speech
+        return speech, 0
     margin = int(margin_s * rate)
     start = max(0, loud[0] - margin) if lead else 0
     end = min(len(speech), loud[-1] + margin) if trail else len(speech)
-    return speech[start:end]
+    return speech[start:end], int(start)
+
+
+FRAME_SAMPLES = 600  # Kokoro renders 600 samples (25 ms at 24 kHz) per duration frame
+
+
+def _word_times(seg: Segment, durations: np.ndarray | None, rendered: int, speech: np.ndarray, lead: int, rate: int,
+                position: float) -> tuple[tuple[str, int, float, float], ...]:
+    """(spoken word, written word index, start s, end s) in the output for each spoken word of ``seg``.
+
+    From the model's per-token durations, scaled for pitch resampling (``rendered`` samples became
+    ``len(speech) + lead``), less the ``lead`` samples trimmed, plus where the segment starts
+    (``position``). Then each word is fitted to the sound: the decoder's onsets come about
+    ONSET_LAG_S after its frames, and a phrase-final sound's frames run on into the silence after it,
+    so a word's end is pulled back to its last frame louder than -34 dB of the segment's peak."""
+    if durations is None or not seg.words or len(durations) != len(seg.ids) + 2 or not len(speech):
+        return ()
+    frames = np.concatenate([[0], np.cumsum(durations)])
+    scale = (len(speech) + lead) / max(rendered, 1)
+    hop = int(ENVELOPE_HOP_S * rate)
+    n = len(speech) // hop
+    env = np.sqrt(np.mean(speech[: n * hop].reshape(n, hop) ** 2, axis=1)) if n else np.zeros(0)
+    loud = env > LOUD_FRACTION * (env.max() if n else 1.0)
+    lag = int(ONSET_LAG_S * rate)
+    out = []
+    for spoken, owner, a, b in seg.words:
+        start = int(frames[a + 1] * FRAME_SAMPLES * scale) - lead - lag
+        end = int(frames[b + 1] * FRAME_SAMPLES * scale) - lead - lag
+        start, end = min(max(start, 0), len(speech)), min(max(end, 0), len(speech))
+        i, j = start // hop, max(start // hop + 1, -(-end // hop))
+        hits = np.flatnonzero(loud[i:j])
+        if len(hits):
+            end = min(end, (i + int(hits[-1]) + 1) * hop + hop)
+            start = max(start, (i + int(hits[0])) * hop - hop)
+        out.append((spoken, owner, round(position + start / rate, 4), round(position + max(end, start) / rate, 4)))
+    return tuple(out)
+
+
+ONSET_LAG_S = 0.04
+ENVELOPE_HOP_S = 0.005
+LOUD_FRACTION = 0.02  # -34 dB of the segment's loudest 5 ms

@@ -13,7 +13,7 @@ from .runtime import audio as audio_io
 from .text.lexicon import RuleHit
 from .text.normalize import Skipped
 
-__all__ = ["SegmentInfo", "AudioChunk", "Result"]
+__all__ = ["SegmentInfo", "AudioChunk", "Result", "word_timings"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class SegmentInfo:
     pause_s: float = 0.0  # the silence at the end of ``duration_s`` (speech ends at start_s + duration_s - pause_s)
     marks: tuple[str, ...] = ()  # SSML <mark> names at the start of this segment
     end_marks: tuple[str, ...] = ()  # ... and at the end of its speech
+    # (spoken word, index of the written word, start s, end s) in the output, per spoken word
+    spoken_words: tuple[tuple[str, int, float, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -43,6 +45,7 @@ class AudioChunk:
     audio: np.ndarray
     sample_rate: int
     segment: SegmentInfo
+    words: list[dict[str, Any]] = field(default_factory=list)  # the written words this chunk starts
 
     @property
     def duration_s(self) -> float:
@@ -62,6 +65,14 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     energy: EnergyReport | None = None  # joules, kWh, gCO2e, method, per-device breakdown
     tier: str = "standard"
+    written: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # the input's words
+
+    @property
+    def words(self) -> list[dict[str, Any]]:
+        """Each written word of the input with its time in the audio: ``{"word", "start", "end",
+        "char_start", "char_end"}`` (seconds; character offsets in the input). Words that say nothing
+        (a symbol that was skipped) are absent."""
+        return word_timings(self.segments, self.written)
 
     @property
     def duration_s(self) -> float:
@@ -98,3 +109,21 @@ class Result:
             "rules_fired": [h.as_dict() for h in self.rules_fired],
             "skipped": [{"position": s.position, "codepoint": s.codepoint, "reason": s.reason} for s in self.skipped],
         }
+
+
+def word_timings(segments: list[SegmentInfo], written: list[tuple[str, int | None, int | None]],
+                 only: set[int] | None = None) -> list[dict[str, Any]]:
+    """Written-word timings from the spoken words' (a written word's span covers all it says)."""
+    spans: dict[int, tuple[float, float]] = {}
+    for seg in segments:
+        for _, owner, start, end in seg.spoken_words:
+            if only is not None and owner not in only:
+                continue
+            old = spans.get(owner)
+            spans[owner] = (min(old[0], start), max(old[1], end)) if old else (start, end)
+    out = []
+    for idx in sorted(spans):
+        text, cs, ce = written[idx] if idx < len(written) else ("", None, None)
+        start, end = spans[idx]
+        out.append({"word": text, "start": start, "end": end, "char_start": cs, "char_end": ce})
+    return out

@@ -50,8 +50,17 @@ class KokoroBackend:
 class _KokoroSession:
     def __init__(self, session) -> None:  # noqa: ANN001
         self._sess = session
+        outputs = [o.name for o in session.get_outputs()]
+        self._timed = "durations" in outputs
+        self._outputs = ["audio", "durations"] if self._timed else [outputs[0]]
 
     def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
+        return self.synthesize_timed(ids, voice, speed, seed)[0]
+
+    def synthesize_timed(self, ids: Sequence[int], voice: Voice, speed: float,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Audio, and the frames (600 samples each) spent on each token, pads included (None when the
+        graph has no duration output: ``graph="original"``)."""
         n = len(ids)
         if not 1 <= n <= KokoroBackend.max_ids:
             raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
@@ -61,7 +70,8 @@ class _KokoroSession:
             "speed": np.asarray([speed], dtype=np.float32),
         }
         try:
-            audio = self._sess.run(None, feed)[0]
+            out = self._sess.run(self._outputs, feed)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
-        return np.asarray(audio, dtype=np.float32).reshape(-1)
+        durations = np.asarray(out[1], dtype=np.int64).reshape(-1) if self._timed else None
+        return np.asarray(out[0], dtype=np.float32).reshape(-1), durations

@@ -12,6 +12,11 @@ rewrite replaces each stride-1, group-1 ``ConvInteger`` by
 Because ``(x - xz) * (W - wz)`` is computed exactly in int32 either way, the integer outputs are
 bit-identical; the float ops around them are untouched. ``tests/test_optimize.py`` checks the audio
 of both graphs against each other.
+
+The rewrite also exposes the duration predictor's result as a second output, ``durations``: frames
+(600 samples at 24 kHz) per input token, pads included, after speed and rounding: exactly the
+lengths the decoder renders, from which word timestamps are computed. It adds an output only, so the
+audio is unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import numpy as np
 
 __all__ = ["REWRITE_VERSION", "rewrite_conv_integer"]
 
-REWRITE_VERSION = "im2col-1"
+REWRITE_VERSION = "im2col-2"
+DURATION_TENSOR = "/encoder/Clip_output_0"  # Round(duration / speed) clipped to >= 1, per token
+DURATION_OUTPUT = "durations"
+SAMPLES_PER_FRAME = 600
 
 
 def rewrite_conv_integer(src: Path, dst: Path) -> int:
@@ -85,6 +93,9 @@ def rewrite_conv_integer(src: Path, dst: Path) -> int:
         nodes.append(helper.make_node("Transpose", [product], [node.output[0]], perm=[0, 2, 1], name=f"{p}__out"))
         replaced += 1
 
+    if any(DURATION_TENSOR in n.output for n in nodes):
+        nodes.append(helper.make_node("Identity", [DURATION_TENSOR], [DURATION_OUTPUT], name="durations__out"))
+        graph.output.append(helper.make_tensor_value_info(DURATION_OUTPUT, onnx.TensorProto.FLOAT, [1, None]))
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in new_inits.items())

@@ -89,6 +89,29 @@ class Transcriber:
         return text
 
 
+    def words(self, audio: np.ndarray, sample_rate: int, lang: str, spell_numbers: bool = True) -> list[tuple[str, float, float]]:
+        """Whisper's word timestamps: ``(word, start s, end s)`` for each word heard."""
+        import soxr
+
+        pcm = audio.astype(np.float32)
+        if sample_rate != 16000:
+            pcm = soxr.resample(pcm, sample_rate, 16000)
+        prompt = "以下是普通话的句子。" if lang == "zh" else None
+        suppress = [-1, *self._number_tokens()] if spell_numbers else [-1]
+        segments, _ = self._model.transcribe(pcm, language=lang, beam_size=5, initial_prompt=prompt,
+                                             condition_on_previous_text=False, vad_filter=False,
+                                             suppress_tokens=suppress, word_timestamps=True)
+        out = []
+        for seg in segments:
+            for w in seg.words or []:
+                out.append((w.word.strip(), float(w.start), float(w.end)))
+        if lang == "zh":
+            import opencc
+
+            cc = opencc.OpenCC("t2s")
+            out = [(cc.convert(w), a, b) for w, a, b in out]
+        return out
+
     def _number_tokens(self) -> list[int]:
         if self._numeric is None:
             tok = self._model.hf_tokenizer

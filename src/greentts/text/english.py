@@ -108,8 +108,8 @@ ABBREVIATIONS: dict[str, Abbreviation] = {
     **_abbr({"Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Dr": "Doctor", "Prof": "Professor",
              "Capt": "Captain", "Gen": "General", "Sgt": "Sergeant", "Lt": "Lieutenant", "Col": "Colonel",
              "Cmdr": "Commander", "Adm": "Admiral", "Maj": "Major", "Cpl": "Corporal", "Pvt": "Private",
-             "Brig": "Brigadier", "Lt. Col": "Lieutenant Colonel", "Insp": "Inspector", "Det": "Detective",
-             "Sr. Lt": "Senior Lieutenant", "Attn": "Attention", "Messrs": "Messieurs", "Mme": "Madame",
+             "Brig": "Brigadier", "Insp": "Inspector", "Det": "Detective",
+             "Attn": "Attention", "Messrs": "Messieurs", "Mme": "Madame",
              "Mlle": "Mademoiselle", "Div": "Division", "Inf": "Infantry", "Regt": "Regiment", "Msgr": "Monsignor", "Atty": "Attorney", "Asst": "Assistant", "Gov": "Governor", "Sen": "Senator", "Rep": "Representative",
              "Pres": "President", "Rev": "Reverend", "Hon": "Honorable", "Fr": "Father", "Supt": "Superintendent",
              "Mt": "Mount", "Ft": "Fort", "Pt": "Point", "vs": "versus", "v": "versus", "e.g": "for example",
@@ -161,13 +161,18 @@ def _expand(m: re.Match[str], text: str) -> str:
     return abbr.expansion + ("." if ends else "")
 
 
+_WEEKDAYS = "|".join(sorted((d for d in _DAYS if d not in ("Sat", "Sun")), key=len, reverse=True))
+# "Mon., Jan. 5", "Tue. 3 May", "Mon. and Tue."; Sat. and Sun. only before a date or another day
+_DAY_RE = re.compile(r"(?<![\w.])(" + _WEEKDAYS + r")\.(?=,|\s|$)"
+                     r"|(?<![\w.])(Sat|Sun)\.(?=,|\s+(?:\d|" + "|".join(_MONTH_ABBR) + r"|and\s+(?:Sat|Sun)\b))")
+
+
 def _abbreviations(t: str) -> str:
     t = _ABBR_RE.sub(lambda m: _expand(m, t), t)
     # months and days: only where a date follows or they stand in a date ("Feb. 3", "Mon., Jan. 5")
     t = re.sub(r"(?<![\w.])(" + _MONTH_ABBR_ALT + r")\.?(?=\s+\d|\s+of\b|,?\s+\d{4})",
                lambda m: _MONTH_ABBR[m[1]], t)
-    t = re.sub(r"(?<![\w.])(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")\.(?=,?\s|$|[;:!?])",
-               lambda m: _DAYS[m[1]], t)
+    t = _DAY_RE.sub(lambda m: _DAYS[m[1] or m[2]], t)
     t = re.sub(r"(?<![\w.])(" + _MONTH_ABBR_ALT + r")\.(?=\s)", lambda m: _MONTH_ABBR[m[1]], t)
     t = re.sub(r"(?<![\w.])St\.(?=\s+[A-Z])", "Saint", t)  # St. Louis; "Main St." -> Street
     t = re.sub(r"(?<=[A-Za-z]\s)St\.", "Street", t)

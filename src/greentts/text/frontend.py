@@ -24,6 +24,7 @@ from .g2p_zh import MandarinG2P
 from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry
 from .normalize import Skipped, clean, describe_skipped, is_han, normalize_en, normalize_zh
 from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentences, split_spans, split_words
+from .align import align_spoken, written_tokens
 from .ssml import Chunk, Controls, is_ssml, parse_ssml
 
 __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
@@ -55,6 +56,9 @@ class Segment:
     pause: float | None = None
     marks: tuple[str, ...] = ()
     end_marks: tuple[str, ...] = ()
+    # word timing: (spoken word, index of the written word in Plan.words, first id, end id) per spoken
+    # word; ids index ``ids`` (the model adds one pad before them)
+    words: tuple[tuple[str, int, int, int], ...] = ()
 
     @property
     def pause_s(self) -> float:
@@ -69,6 +73,9 @@ class Plan:
     _segments: Iterator[Segment]
     _hits: dict[tuple, RuleHit] = field(default_factory=dict)
     text: str = ""
+    # the written words of the input, in order, as (word, start, end): character offsets in ``text``
+    # (None where the word could not be found there); Segment.words index this list
+    words: list[tuple[str, int | None, int | None]] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Segment]:
         return self._segments
@@ -92,6 +99,8 @@ class _Piece:
     phonemes: str
     langs: frozenset[str]
     end: str
+    units: list[tuple[str, str]] = field(default_factory=list)  # (spoken word, phonemes)
+    written: list[int] = field(default_factory=list)  # per unit: index into Plan.words
 
     @cached_property
     def n_ids(self) -> int:
@@ -145,8 +154,9 @@ class Frontend:
             raise EmptyTextError(_nothing_speakable(text, skipped))
         primary = lang if lang != "auto" else ("zh" if mostly_han(cleaned) else "en")
         hits: dict[tuple, RuleHit] = {}
-        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped)
-        return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits, text)
+        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
+                       source=text)
+        return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits, text, ctx.words)
 
     # -- SSML ------------------------------------------------------------------------------------
 
@@ -157,6 +167,8 @@ class Frontend:
         hits: dict[tuple, RuleHit] = {}
         whole = " ".join(c.text for c in chunks)
         auto = "zh" if mostly_han(whole) else "en"
+        words: list[tuple[str, int | None, int | None]] = []
+        cursor = [0]
         prepared = []
         for chunk in chunks:
             cleaned, sk = clean(chunk.text)
@@ -165,12 +177,11 @@ class Frontend:
             primary = chunk.controls.lang or (lang if lang != "auto" else auto)
             voice = chunk.controls.voice
             brit = british_of(voice) if voice and british_of else british
-            ctx = _Context(primary, brit, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped)
+            ctx = _Context(primary, brit, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
+                           source=text, words=words, cursor=cursor)
             speakable = any(ch.isalnum() or ch in inline for ch in cleaned)
             prepared.append((chunk, cleaned if speakable else "", ctx))
-        plan = Plan(skipped, self._ssml_segments(prepared, first, limit), hits, text)
-        plan.text = whole
-        return plan
+        return Plan(skipped, self._ssml_segments(prepared, first, limit), hits, text, words)
 
     def _ssml_segments(self, prepared: list[tuple[Chunk, str, _Context]], first: int, limit: int) -> Iterator[Segment]:
         index = 0
@@ -224,11 +235,13 @@ class Frontend:
                   index: int = 0) -> Iterator[Segment]:
         for sentence in split_sentences(text):
             limit = first_max_ids if index == 0 else max_ids
-            for group in self._pack(self._pieces(sentence, ctx, limit, max_ids), limit, max_ids):
+            pieces = list(self._pieces(sentence, ctx, limit, max_ids))
+            ctx.align(sentence.text, pieces)
+            for group in self._pack(iter(pieces), limit, max_ids):
                 phonemes = " ".join(p.phonemes for p in group)
                 langs = frozenset().union(*(p.langs for p in group))
                 yield Segment(index, ctx.display(_join_text(p.text for p in group)), "+".join(sorted(langs)),
-                              phonemes, _to_ids(phonemes), group[-1].end)
+                              phonemes, _to_ids(phonemes), group[-1].end, words=_word_spans(phonemes, group))
                 index += 1
                 limit = max_ids
 
@@ -285,28 +298,32 @@ class Frontend:
         return self.zh._segmenter().lcut(text)
 
     def _g2p(self, text: str, end: str, ctx: _Context) -> _Piece:
-        parts, langs = [], set()
+        parts, langs, units = [], set(), []
         for span in split_spans(text, ctx.primary, ctx.lang_of):
+            span_units: list[tuple[str, str]] = []
             try:
-                ph = self._g2p_span(span.lang, span.text, ctx)
+                ph = self._g2p_span(span.lang, span.text, ctx, span_units)
             except GreenTTSError:
                 raise
             except G2P_ERRORS:  # a G2P library failed on something in it: read it word by word
-                ph = " ".join(filter(None, (self._g2p_word(span.lang, w, ctx) for w in span.text.split())))
+                span_units = []
+                ph = " ".join(filter(None, (self._g2p_word(span.lang, w, ctx, span_units) for w in span.text.split())))
             if ph:
                 parts.append(ph)
                 langs.add(span.lang)
-        return _Piece(text, " ".join(parts), frozenset(langs), end)
+                units.extend((ctx.display(t), p) for t, p in span_units)
+        return _Piece(text, " ".join(parts), frozenset(langs), end, units)
 
-    def _g2p_span(self, lang: str, text: str, ctx: _Context) -> str:
+    def _g2p_span(self, lang: str, text: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
         if lang == "zh":
-            return self.zh(text, ctx.zh_entries, ctx.inline, ctx.hits)
-        return self.en(text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline, hits=ctx.hits)
+            return self.zh(text, ctx.zh_entries, ctx.inline, ctx.hits, units=units)
+        return self.en(text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline, hits=ctx.hits,
+                       units=units)
 
-    def _g2p_word(self, lang: str, word: str, ctx: _Context) -> str:
+    def _g2p_word(self, lang: str, word: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
         """One word's phonemes; a word the G2P cannot read is skipped and reported in ``Plan.skipped``."""
         try:
-            return self._g2p_span(lang, word, ctx)
+            return self._g2p_span(lang, word, ctx, units)
         except GreenTTSError:
             raise
         except G2P_ERRORS as exc:
@@ -324,6 +341,27 @@ class _Context:
     inline: dict[str, Entry]
     hits: dict[tuple, RuleHit]
     skipped: list[Skipped]  # the plan's list: words the G2P could not read are added while planning
+    source: str = ""  # the request's text: written words' character offsets are found in it
+    words: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # Plan.words
+    cursor: list[int] = field(default_factory=lambda: [0])  # where the next written word is searched
+
+    def align(self, sentence: str, pieces: list[_Piece]) -> None:
+        """Give each spoken word of ``pieces`` the index (in ``words``) of the written word it says."""
+        tokens = [(self.display(t), a, b) for t, a, b in written_tokens(sentence)]
+        base = len(self.words)
+        for word, _, _ in tokens:
+            at = self.source.find(word, self.cursor[0])
+            if at >= 0:
+                self.words.append((word, at, at + len(word)))
+                self.cursor[0] = at + len(word)
+            else:  # changed by cleaning (e.g. a digit of another script): no offset
+                self.words.append((word, None, None))
+        spoken = [u[0] for p in pieces for u in p.units]
+        owners = align_spoken([t[0] for t in tokens], spoken)
+        k = 0
+        for p in pieces:
+            p.written = [base + owners[k + i] for i in range(len(p.units))]
+            k += len(p.units)
 
     def display(self, text: str) -> str:
         """The text with inline-override placeholders turned back into their graphemes."""
@@ -337,6 +375,30 @@ class _Context:
 
 
 _END_ORDER = ["word", "clause", "sentence", "paragraph"]
+
+
+def _word_spans(phonemes: str, group: list[_Piece]) -> tuple[tuple[str, int, int, int], ...]:
+    """Each spoken word's id range in a segment's ids: its phonemes found in order in ``phonemes``."""
+    vocab = kokoro_vocab()
+    before = [0]
+    for ch in phonemes:
+        before.append(before[-1] + (ch in vocab))
+    out, cursor = [], 0
+    for piece in group:
+        for (text, ph), owner in zip(piece.units, piece.written):
+            core = ph.strip(_PUNCT_PHONEMES)  # a word's time is its sounds, not the pause after its comma
+            if not any(ch in vocab for ch in core):
+                continue
+            at = phonemes.find(ph, cursor)
+            if at < 0:
+                return ()  # the G2P changed its mind between calls: no word timing for this segment
+            head = at + ph.index(core)
+            out.append((text, owner, before[head], before[head + len(core)]))
+            cursor = at + len(ph)
+    return tuple(out)
+
+
+_PUNCT_PHONEMES = ".,;:!?—…\"()“”«» -"
 
 
 def _natural_end(text: str) -> str:

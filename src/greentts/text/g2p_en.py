@@ -41,7 +41,10 @@ class EnglishG2P:
         self(("Hello."), british=british)
 
     def __call__(self, text: str, *, british: bool = False, entries: Sequence[Entry] = (),
-                 inline: Mapping[str, Entry] | None = None, hits: dict[tuple, RuleHit] | None = None) -> str:
+                 inline: Mapping[str, Entry] | None = None, hits: dict[tuple, RuleHit] | None = None,
+                 units: list[tuple[str, str]] | None = None) -> str:
+        """Phonemes for ``text``. ``units``, if given, receives ``(word, phonemes)`` for each
+        whitespace-separated word, in order (how word timestamps find each word's phonemes)."""
         hits = {} if hits is None else hits
         text = bound_words(text)  # before the overrides: their [word](/phonemes/) markup is not cut
         if entries:
@@ -54,8 +57,25 @@ class EnglishG2P:
                 h.count += n
         g2p = self._get(british)
         with self._lock:  # hibari's tagger/OOV net keep state; one call at a time
-            result = g2p(text)
-        return (result[0] if isinstance(result, tuple) else result).strip()
+            tokens = g2p.phonemize_tokens(g2p.tokenize(_hibari_normalize(text)))
+        # hibari's own join (G2P.__call__): a space where the text had one
+        out, word_text, word_ph = [], "", ""
+        for tk in tokens:
+            ph = g2p.unk if tk.phonemes is None else tk.phonemes
+            out.append(ph + (" " if tk.whitespace else ""))
+            word_text, word_ph = word_text + tk.text, word_ph + ph
+            if tk.whitespace and units is not None:
+                units.append((word_text, word_ph))
+                word_text, word_ph = "", ""
+        if units is not None and (word_text or word_ph):
+            units.append((word_text, word_ph))
+        return "".join(out).strip()
+
+
+def _hibari_normalize(text: str) -> str:
+    from hibari.g2p.normalize import normalize
+
+    return normalize(text)
 
 
 def bound_words(text: str) -> str:

@@ -45,18 +45,21 @@ class MandarinG2P:
         self._segmenter()
 
     def __call__(self, text: str, entries: Sequence[Entry] = (), inline: Mapping[str, Entry] | None = None,
-                 hits: dict[tuple, RuleHit] | None = None) -> str:
+                 hits: dict[tuple, RuleHit] | None = None, units: list[tuple[str, str]] | None = None) -> str:
+        """Phonemes for ``text``. ``units``, if given, receives ``(character, phonemes)`` for each Han
+        character and ``(word, phonemes)`` for each inline override, in order (for word timestamps)."""
         hits = {} if hits is None else hits
         inline = inline or {}
         out: list[str] = []
         for han, other in re.findall(r"([\u3400-\u9fff\uf900-\ufaff]+)|([^\u3400-\u9fff\uf900-\ufaff]+)", text):
             if han:
-                out.append(self._han_run(han, entries, hits))
+                out.append(self._han_run(han, entries, hits, units))
             else:
-                out.append(self._other_run(other, inline, hits))
+                out.append(self._other_run(other, inline, hits, units))
         return re.sub(r"\s{2,}", " ", "".join(out)).strip()
 
-    def _han_run(self, run: str, entries: Sequence[Entry], hits: dict[tuple, RuleHit]) -> str:
+    def _han_run(self, run: str, entries: Sequence[Entry], hits: dict[tuple, RuleHit],
+                 units: list[tuple[str, str]] | None = None) -> str:
         from pypinyin import Style, lazy_pinyin
 
         chosen = zh_overrides(run, entries, hits) if entries else {}
@@ -76,17 +79,23 @@ class MandarinG2P:
                     parts.append(override[1:])
                 else:
                     parts.append(pinyin_to_phonemes([override]))
+                if units is not None:
+                    units.append((word[i] if i < len(word) else "", parts[-1]))
             pos += len(word)
             words.append("".join(parts))
         return " ".join(words)
 
     @staticmethod
-    def _other_run(run: str, inline: Mapping[str, Entry], hits: dict[tuple, RuleHit]) -> str:
+    def _other_run(run: str, inline: Mapping[str, Entry], hits: dict[tuple, RuleHit],
+                   units: list[tuple[str, str]] | None = None) -> str:
         out = []
         for ch in run:
             entry = inline.get(ch)
             if entry is not None:
-                out.append(" " + (pinyin_to_phonemes(entry.syllables) if entry.syllables else entry.phoneme) + " ")
+                phonemes = pinyin_to_phonemes(entry.syllables) if entry.syllables else entry.phoneme
+                out.append(" " + phonemes + " ")
+                if units is not None:
+                    units.append((ch, phonemes))
                 h = hits.setdefault(entry.key, RuleHit(entry.source, entry.grapheme, entry.phoneme, None))
                 h.count += 1
             else:
