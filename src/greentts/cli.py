@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from .errors import GreenTTSError
+from .errors import GreenTTSError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="greentts: offline English + Mandarin speech synthesis.")
@@ -53,6 +53,30 @@ def _read_text(text: Optional[str], file: Optional[Path]) -> str:
         raise typer.BadParameter(f"cannot read {file}: {exc}") from exc
 
 
+def _write_subtitles(path: Path, result: Any, word_cues: bool) -> None:
+    """Subtitles for one result: a cue per segment (VTT with word timestamps) or per word."""
+    from .jobs.longform import SUBTITLE_FORMATS, _CueWriter
+
+    kind = path.suffix.lstrip(".").lower()
+    if kind not in SUBTITLE_FORMATS:
+        _fail(InputError(f"--subtitles {path}: the extension must be .srt or .vtt"))
+    words = [(w["start"], w["end"], w["word"]) for w in result.words]
+    writer = _CueWriter(path, kind)
+    try:
+        if word_cues:
+            for start, end, word in words:
+                writer.add(start, max(end, start + 0.01), word)
+        else:
+            for seg in result.segments:
+                end = seg.start_s + seg.duration_s - seg.pause_s
+                writer.add(seg.start_s, max(end, seg.start_s), seg.text, words=words)
+        writer.finish()
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+
+
 @app.command()
 def say(
     text: Optional[str] = typer.Argument(None, help="text to speak"),
@@ -78,6 +102,10 @@ def say(
                                                    "is SSML anyway"),
     ssml_lenient: bool = typer.Option(False, "--ssml-lenient", help="read unknown SSML elements' text (reported) "
                                                                    "instead of failing"),
+    words: Optional[Path] = typer.Option(None, "--words", help="write each word's start and end (JSON)"),
+    subtitles: list[Path] = typer.Option([], "--subtitles", help="write subtitles: .srt or .vtt (VTT cues are "
+                                                                 "karaoke-timed per word); repeatable"),
+    word_cues: bool = typer.Option(False, "--word-cues", help="subtitles: one cue per word"),
     country: Optional[str] = _country,
     grid: Optional[float] = _grid,
     pue: float = _pue,
@@ -101,6 +129,11 @@ def say(
         _fail(exc)
     if report:
         report.write_text(json.dumps(result.report(), ensure_ascii=False, indent=1), encoding="utf-8")
+    if words:
+        words.write_text(json.dumps({"words": result.words, "marks": result.marks}, ensure_ascii=False, indent=1),
+                         encoding="utf-8")
+    for path in subtitles:
+        _write_subtitles(path, result, word_cues)
     for hit in result.rules_fired:
         typer.echo(f"rule {hit.source} {hit.grapheme} -> {hit.phoneme}: {hit.count}x", err=True)
     for s in result.skipped:

@@ -488,6 +488,11 @@ class SynthesisStream:
         self._gen = self._run()
 
     @property
+    def words(self) -> list[dict[str, Any]]:
+        """Timed written words of the audio produced so far (see :attr:`Result.words`)."""
+        return word_timings(self.segments, self._plan.words)
+
+    @property
     def skipped(self) -> list[Skipped]:
         return self._plan.skipped
 
@@ -688,16 +693,23 @@ def _word_times(seg: Segment, durations: np.ndarray | None, rendered: int, speec
     env = np.sqrt(np.mean(speech[: n * hop].reshape(n, hop) ** 2, axis=1)) if n else np.zeros(0)
     loud = env > LOUD_FRACTION * (env.max() if n else 1.0)
     lag = int(ONSET_LAG_S * rate)
-    out = []
+    spans = []
     for spoken, owner, a, b in seg.words:
         start = int(frames[a + 1] * FRAME_SAMPLES * scale) - lead - lag
         end = int(frames[b + 1] * FRAME_SAMPLES * scale) - lead - lag
-        start, end = min(max(start, 0), len(speech)), min(max(end, 0), len(speech))
+        spans.append((spoken, owner, min(max(start, 0), len(speech)), min(max(end, 0), len(speech))))
+    out = []
+    for k, (spoken, owner, start, end) in enumerate(spans):
+        limit = spans[k + 1][2] if k + 1 < len(spans) else len(speech)  # the next word's start
         i, j = start // hop, max(start // hop + 1, -(-end // hop))
         hits = np.flatnonzero(loud[i:j])
         if len(hits):
-            end = min(end, (i + int(hits[-1]) + 1) * hop + hop)
             start = max(start, (i + int(hits[0])) * hop - hop)
+            last = i + int(hits[-1])
+            if last == j - 1:  # still sounding at its last frame: the sound runs on past the frames
+                while last + 1 < len(loud) and loud[last + 1] and (last + 1) * hop < limit:
+                    last += 1
+            end = min(max(end, (last + 1) * hop) if last >= j - 1 else end, (last + 2) * hop, max(limit, start))
         out.append((spoken, owner, round(position + start / rate, 4), round(position + max(end, start) / rate, 4)))
     return tuple(out)
 

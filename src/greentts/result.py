@@ -13,7 +13,7 @@ from .runtime import audio as audio_io
 from .text.lexicon import RuleHit
 from .text.normalize import Skipped
 
-__all__ = ["SegmentInfo", "AudioChunk", "Result", "word_timings"]
+__all__ = ["SegmentInfo", "AudioChunk", "Result", "word_timings", "character_alignment"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +127,29 @@ def word_timings(segments: list[SegmentInfo], written: list[tuple[str, int | Non
         start, end = spans[idx]
         out.append({"word": text, "start": start, "end": end, "char_start": cs, "char_end": ce})
     return out
+
+
+def character_alignment(text: str, words: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Per-character times for ``text`` (ElevenLabs' ``alignment``): the characters of a timed word
+    share its span evenly; a character between words (a space, punctuation, a symbol that says
+    nothing) spans the gap between them."""
+    starts = [0.0] * len(text)
+    ends = [0.0] * len(text)
+    timed = sorted((w for w in words if w.get("char_start") is not None), key=lambda w: w["char_start"])
+    covered = [False] * len(text)
+    for w in timed:
+        cs, ce = w["char_start"], min(w["char_end"], len(text))
+        n = max(ce - cs, 1)
+        for k in range(cs, ce):
+            starts[k] = round(w["start"] + (w["end"] - w["start"]) * (k - cs) / n, 4)
+            ends[k] = round(w["start"] + (w["end"] - w["start"]) * (k - cs + 1) / n, 4)
+            covered[k] = True
+    prev_end = 0.0
+    for k in range(len(text)):
+        if covered[k]:
+            prev_end = ends[k]
+            continue
+        nxt = next((starts[j] for j in range(k + 1, len(text)) if covered[j]), prev_end)
+        starts[k], ends[k] = prev_end, max(prev_end, nxt)
+    return {"characters": list(text), "character_start_times_seconds": starts,
+            "character_end_times_seconds": ends}

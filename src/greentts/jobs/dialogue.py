@@ -80,6 +80,7 @@ class TurnAudio:
     segments: list[tuple[float, float, str]]  # (start, end of speech, text) relative to the turn
     gap_s: float
     energy: dict[str, Any] = field(default_factory=dict)
+    words: list[tuple[float, float, str]] = field(default_factory=list)  # (start, end, word) in the turn
 
     @property
     def duration_s(self) -> float:
@@ -158,6 +159,7 @@ class DialogueStream:
         rate = self.sample_rate
         parts: list[np.ndarray] = []
         segments: list[tuple[float, float, str]] = []
+        words: list[tuple[float, float, str]] = []
         energy = {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": ""}
         pos = 0
         for piece in turn.pieces:
@@ -173,6 +175,8 @@ class DialogueStream:
                 for chunk in stream:
                     speech_end = pos + len(chunk.audio) - round(chunk.segment.pause_s * rate)
                     segments.append((pos / rate, max(pos, speech_end) / rate, chunk.segment.text))
+                    shift = pos / rate - chunk.segment.start_s
+                    words += [(w["start"] + shift, w["end"] + shift, w["word"]) for w in chunk.words]
                     parts.append(chunk.audio)
                     pos += len(chunk.audio)
             if stream.energy is not None:
@@ -182,7 +186,7 @@ class DialogueStream:
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         _fade(audio, rate)
         return TurnAudio(turn, kw["voice"], audio.astype(np.float32, copy=False), rate, segments,
-                         self.settings.gap_after(turn, following), energy)
+                         self.settings.gap_after(turn, following), energy, words)
 
     def __iter__(self) -> Iterator[TurnAudio]:
         turns = self.script.turns
@@ -242,9 +246,10 @@ class DialogueStream:
                 for name, w in stem_writers.items():
                     w.write(t.audio if name == t.turn.speaker else np.zeros(len(t.audio), np.float32))
                     w.write(gap)
+                words = [(start + a, start + b, w) for a, b, w in t.words]
                 for s, e, text in t.segments:
                     for c in cues:
-                        c.add(start + s, start + e, text, t.turn.speaker)
+                        c.add(start + s, start + e, text, t.turn.speaker, words=words)
                 records.append(_turn_record(t, start))
                 for k in ("joules", "kwh", "gco2e"):
                     energy[k] += t.energy.get(k, 0.0)

@@ -179,15 +179,22 @@ class _CueWriter:
         if kind == "vtt":
             self._f.write("WEBVTT\n\n")
 
-    def add(self, start: float, end: float, text: str, speaker: str | None = None) -> None:
-        """One cue; ``speaker`` labels it (SRT: "Name: text", WebVTT: a ``<v Name>`` voice span)."""
+    def add(self, start: float, end: float, text: str, speaker: str | None = None,
+            words: list[tuple[float, float, str]] | None = None) -> None:
+        """One cue; ``speaker`` labels it (SRT: "Name: text", WebVTT: a ``<v Name>`` voice span).
+        ``words`` (start, end, word): WebVTT cues get karaoke timestamps (``<00:00:01.250>word``) and
+        their text is the words as written; SRT cues keep the text."""
         self.count += 1
         sep = "," if self.kind == "srt" else "."
         head = f"{self.count}\n" if self.kind == "srt" else ""
         label = f"{speaker}: " if speaker and self.kind == "srt" else ""
         body = _wrap(label + text).replace("-->", "->")
         if self.kind == "vtt":  # WebVTT cue text is HTML-like
-            body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            esc = lambda x: x.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
+            body = esc(body)
+            inside = [w for w in words or [] if start <= w[0] < end]
+            if inside:
+                body = " ".join((f"<{_clock(w[0], '.')}>" if k else "") + esc(w[2]) for k, w in enumerate(inside))
             if speaker:
                 body = f"<v {speaker.replace('>', '')}>{body}"
         self._f.write(f"{head}{_clock(start, sep)} --> {_clock(end, sep)}\n{body}\n\n")
@@ -309,8 +316,10 @@ def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: lis
             writer.write(chunk.audio)
             seg = chunk.segment
             speech_end = writer.frames - round(seg.pause_s * rate)
+            shift = begin / rate - seg.start_s  # the stream's clock -> the file's
+            words = [(x["start"] + shift, x["end"] + shift, x["word"]) for x in chunk.words]
             for w in cues:
-                w.add(begin / rate, max(begin, speech_end) / rate, seg.text)
+                w.add(begin / rate, max(begin, speech_end) / rate, seg.text, words=words)
     if stream.energy is not None:
         energy["joules"] += stream.energy.joules
         energy["kwh"] += stream.energy.kwh

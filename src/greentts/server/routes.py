@@ -21,7 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ..errors import GreenTTSError, VoiceError
 from .auth import caller_namespace
 from ..voices.store import check_voice_name, valid_voice_name
-from .schemas import MODELS, OPENAI_VOICES, DialogueRequest, SpeechRequest, responses
+from .schemas import MODELS, OPENAI_VOICES, DialogueRequest, SpeechRequest, TimestampsRequest, responses
 from .serving import HTTPError, Job, SpeechService, media_type, namespaced, status_for
 
 router = APIRouter()
@@ -62,6 +62,55 @@ async def speech(body: SpeechRequest, request: Request, ns: str = Depends(caller
         return _Released(gen, release, media_type="text/event-stream", headers=headers)
     return _Released(svc.audio(stream, record, encoder), release, media_type=media_type(body.response_format),
                      headers=headers)
+
+
+_ELEVEN_FORMATS = re.compile(r"(mp3|pcm|wav|opus|flac)_(\d{4,5})(?:_\d+)?")
+
+
+@router.post("/v1/text-to-speech/{voice_id}/with-timestamps", responses=responses(400, 401, 413, 429, 500, 503))
+async def with_timestamps(voice_id: str, body: TimestampsRequest, request: Request, output_format: str = "mp3_44100_128",
+                          ns: str = Depends(caller_namespace)) -> dict[str, Any]:
+    """ElevenLabs-compatible: ``{audio_base64, alignment, normalized_alignment}``; the alignments give each
+    character of the text (and of the words spoken for it) its start and end in seconds."""
+    import base64
+
+    from ..result import character_alignment
+
+    m = _ELEVEN_FORMATS.fullmatch(output_format)
+    if not m:
+        raise HTTPError(400, f"output_format must be like mp3_44100_128, pcm_24000, wav_24000, opus_48000 or "
+                             f"flac_24000, not {output_format!r}", param="output_format")
+    speed = (body.voice_settings or {}).get("speed", 1.0)
+    try:
+        req = SpeechRequest(model="kokoro", input=body.text, voice=voice_id, response_format=m[1],
+                            sample_rate=int(m[2]), language=body.language_code or "auto", stream=False,
+                            speed=speed)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise HTTPError(400, f"invalid request: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+    svc = service(request)
+    ticket = svc.admit(first_audio=False)
+    try:
+        stream, record, encoder = await anyio.to_thread.run_sync(svc.open, req, ns, ticket)
+        data = b"".join([part async for part in svc.chunks(stream, record, encoder)])
+    except GreenTTSError as exc:
+        status, kind = status_for(exc)
+        raise HTTPError(status, str(exc), kind) from None
+    finally:
+        svc.release(ticket)
+    words = stream.words
+    spoken = [(w, a, b) for seg in stream.segments for w, _, a, b in seg.spoken_words]
+    normalized, cursor, timed = "", 0, []
+    for w, a, b in spoken:
+        normalized += ("" if not normalized or _cjk_join(normalized[-1], w[:1]) else " ") + w
+        timed.append({"word": w, "start": a, "end": b, "char_start": len(normalized) - len(w),
+                      "char_end": len(normalized)})
+    return {"audio_base64": base64.b64encode(data).decode(), "alignment": character_alignment(body.text, words),
+            "normalized_alignment": character_alignment(normalized, timed),
+            "greentts": {"words": words, "energy": record.as_dict().get("energy")}}
+
+
+def _cjk_join(a: str, b: str) -> bool:
+    return "\u4e00" <= a <= "\u9fff" or "\u4e00" <= b <= "\u9fff"
 
 
 @router.post("/v1/dialogue", responses=responses(400, 401, 413, 429, 500, 503, audio=True))

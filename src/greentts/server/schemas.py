@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..runtime.audio import MEDIA_TYPES
 
-__all__ = ["SpeechRequest", "DialogueRequest", "ErrorBody", "error_body", "responses", "OPENAI_VOICES", "MODELS",
+__all__ = ["SpeechRequest", "DialogueRequest", "TimestampsRequest", "ErrorBody", "error_body", "responses", "OPENAI_VOICES", "MODELS",
            "PRESET_WORDS"]
 
 # OpenAI's voice names -> the Kokoro voice that plays the part (most have a namesake in Kokoro v1.0).
@@ -73,6 +73,17 @@ class DialogueRequest(BaseModel):
     gap_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales the turn-taking gaps")
     tier: Literal["standard", "eco"] = "standard"
     timestamps: bool = Field(False, description="true: reply JSON {audio_base64, media_type, turns, ...}")
+
+
+class TimestampsRequest(BaseModel):
+    """``POST /v1/text-to-speech/{voice_id}/with-timestamps`` (the ElevenLabs request shape)."""
+
+    model_config = ConfigDict(extra="ignore")  # ElevenLabs clients send settings that have no meaning here
+
+    text: str = Field(..., min_length=1, description="the text to speak (plain text or SSML)")
+    model_id: str | None = Field(None, description="accepted and ignored (Kokoro-82M speaks)")
+    language_code: Literal["en", "zh"] | None = Field(None, description="en or zh (default: detected)")
+    voice_settings: dict[str, Any] | None = Field(None, description="'speed' (0.5-2) is used; the rest ignored")
 
 
 class ErrorBody(BaseModel):

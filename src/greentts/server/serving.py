@@ -278,7 +278,7 @@ class SpeechService:
         return stream, record, StreamEncoder(req.response_format, stream.sample_rate)
 
     async def chunks(self, stream: Any, record: Record, encoder: StreamEncoder,
-                     is_disconnected: Any = None) -> AsyncIterator[bytes]:
+                     is_disconnected: Any = None, events: list[dict[str, Any]] | None = None) -> AsyncIterator[bytes]:
         """Encoded bytes as segments finish. Stops at the next segment boundary on disconnect or timeout;
         the stream is closed (pending segments cancelled) whatever happens."""
         deadline = record.received + self.config.request_timeout_s
@@ -291,6 +291,12 @@ class SpeechService:
                 if record.ticket is not None and record.ticket.waiting:
                     self.first_audio(record.ticket)
                 record.audio_s += chunk.duration_s
+                if events is not None:  # word and mark times, sent with the audio that holds them
+                    events.extend({"type": "speech.word", **w} for w in chunk.words)
+                    seg = chunk.segment
+                    events.extend({"type": "speech.mark", "name": n, "time": seg.start_s} for n in seg.marks)
+                    events.extend({"type": "speech.mark", "name": n,
+                                   "time": round(seg.start_s + seg.duration_s - seg.pause_s, 4)} for n in seg.end_marks)
                 data = encoder.feed(chunk.audio)
                 if data:
                     if record.first_audio_s is None:
@@ -333,17 +339,25 @@ class SpeechService:
 
     async def sse(self, stream: Any, record: Record, encoder: StreamEncoder, is_disconnected: Any = None,
                   input_chars: int = 0) -> AsyncIterator[bytes]:
-        """Server-sent events: ``speech.audio.delta`` (base64 audio) ... ``speech.audio.done`` (usage,
-        energy, timings). An error ends the stream with an ``error`` event."""
+        """Server-sent events: ``speech.audio.delta`` (base64 audio), each followed by the
+        ``speech.word`` events (word, start, end in seconds, char_start, char_end) and ``speech.mark``
+        events (SSML marks) of the audio sent so far, ... ``speech.audio.done`` (usage, energy,
+        timings). An error ends the stream with an ``error`` event."""
+        events: list[dict[str, Any]] = []
         try:
-            async for data in self.chunks(stream, record, encoder, is_disconnected):
+            async for data in self.chunks(stream, record, encoder, is_disconnected, events):
                 yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+                for ev in events:
+                    yield _event(ev)
+                events.clear()
         except Exception as exc:  # noqa: BLE001 - every error ends the stream with an error event
             status, kind = status_for(exc) if isinstance(exc, GreenTTSError) else (500, "server_error")
             if not isinstance(exc, GreenTTSError):
                 log.exception("request %s failed after its response started", record.id)
             yield _event({"type": "error", "error": {"message": record.notes[-1], "type": kind, "code": str(status)}})
             return
+        for ev in events:
+            yield _event(ev)
         if record.status == "complete":
             yield _event({"type": "speech.audio.done",
                           "usage": {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars},
