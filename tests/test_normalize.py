@@ -12,9 +12,9 @@ EN = [
     ("$1.5 million", "one point five million dollars"),
     ("March 3rd, 2024", "March third, twenty twenty four"),
     ("2024-03-03", "March third, twenty twenty four"),
-    ("7:30 pm", "seven thirty p m"),
+    ("7:30 pm", "seven thirty PM"),
     ("7:05", "seven oh five"),
-    ("10am", "ten a m"),
+    ("10am", "ten AM"),
     ("Dr. Smith", "Doctor Smith"),
     ("Mr. Lee vs. Mrs. Kim", "Mister Lee versus Missus Kim"),
     ("St. Louis", "Saint Louis"),
@@ -70,7 +70,7 @@ def test_mandarin(raw, spoken):
 
 
 def test_sentence_final_period_survives_pm():
-    assert normalize_en("at 7:30 pm.").endswith("p m.")
+    assert normalize_en("at 7:30 pm.").endswith("PM.")
 
 
 def test_clean_reports_emoji_and_control_characters():

@@ -32,9 +32,12 @@ EN, ZH = load("en"), load("zh")
 
 
 def canonical(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").lower()
+    """Case, punctuation and spacing aside; spelled capitals are one word ("F B I", "F.B.I." and "FBI"
+    are all read as letters by the G2P, which is given "FBI")."""
+    text = unicodedata.normalize("NFKC", text).replace("’", "'")
     text = re.sub(r"[^\w'\s]|_", " ", text)
-    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)
+    text = re.sub(r"\b[A-Z](?:\s+[A-Z]\b)+", lambda m: m[0].replace(" ", ""), text)
+    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text.lower())
     return " ".join(text.split())
 
 

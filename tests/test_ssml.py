@@ -88,7 +88,7 @@ def test_bad_attribute_values_are_clear_errors(doc, problem):
     ("3/15/2024", "date", "mdy", "en", "March fifteenth, twenty twenty four"),
     ("15/3/2024", "date", "dmy", "en", "the fifteenth of March, twenty twenty four"),
     ("2024-03", "date", "ym", "en", "March, twenty twenty four"),
-    ("7:30pm", "time", None, "en", "seven thirty p m"),
+    ("7:30pm", "time", None, "en", "seven thirty PM"),
     ("3/4", "fraction", None, "en", "three quarters"),
     ("$9.99", "currency", None, "en", "nine dollars and ninety nine cents"),
     ("13812345678", "telephone", None, "zh", "幺三八幺二三四五六七八"),

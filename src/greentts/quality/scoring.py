@@ -52,6 +52,10 @@ def en_words(text: str) -> list[str]:
     ("F.B.I.", "F B I" and "FBI" -> "fbi"), "oh" = "zero", "hundred and five" = "hundred five"."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
     text = re.sub(r"\b([A-Za-z])\.(?=[A-Za-z]\.)", r"\1 ", text)  # F.B.I. -> F B I.
+    # Whisper writes what it hears as an address: "example.com" was said "example dot com"
+    text = re.sub(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z0-9]{2,})", " dot ", text)
+    text = re.sub(r"(?<=\w)@(?=\w)", " at ", text)
+    text = re.sub(r"(?<=\w)/(?=\w)", " slash ", text).replace("_", " underscore ")
     raw = re.findall(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?", text.replace("-", " ").replace("/", " "))
     words: list[str] = []
     for w in raw:

@@ -124,8 +124,8 @@ ABBREVIATIONS: dict[str, Abbreviation] = {
              "Ln": "Lane", "Ct": "Court", "St": "Saint", "Dr.": "Drive"} | _MONTH_ABBR | _DAYS, may_end=False),
     **_abbr({"Inc": "Incorporated", "Ltd": "Limited", "Corp": "Corporation", "Co": "Company",
              "Bros": "Brothers", "Jr": "Junior", "Sr": "Senior", "etc": "et cetera", "Ave": "Avenue",
-             "Rd": "Road", "Blvd": "Boulevard", "a.m": "a m", "p.m": "p m",
-             "U.S": "U S", "U.K": "U K", "U.N": "U N", "E.U": "E U", "D.C": "D C", "Ph.D": "P h D",
+             "Rd": "Road", "Blvd": "Boulevard", "a.m": "AM", "p.m": "PM",
+             "Ph.D": "P h D",
              "B.A": "B A", "M.A": "M A", "B.Sc": "B S c", "M.D": "M D", "a.k.a": "also known as",
              "A.D": "A D", "B.C": "B C", "hrs": "hours", "mins": "minutes", "yrs": "years",
              "oz": "ounces", "lbs": "pounds", "ft": "feet", "in": "inches", "min": "minutes", "Ave.": "Avenue", "Pkwy": "Parkway",
@@ -332,11 +332,11 @@ _HOUR_AMPM_RE = re.compile(r"(?<![\w:.])(?P<h>1[0-2]|0?[1-9])\s?(?P<ap>[aApP])\.
 
 
 def _ampm(ap: str | None) -> str:
-    return "" if not ap else " a m" if ap.lower() == "a" else " p m"
+    return "" if not ap else " AM" if ap.lower() == "a" else " PM"  # "a m" would be read "uh m"
 
 
 def _zone(z: str | None) -> str:
-    return " " + " ".join(z.strip()) if z else ""
+    return " " + z.strip() if z else ""  # EST: the G2P spells it as one word
 
 
 def _time(m: re.Match[str]) -> str:
@@ -480,7 +480,7 @@ _UNITS = {
     "mV": ("millivolt", "millivolts"), "A": ("amp", "amps"), "mA": ("milliamp", "milliamps"),
     "J": ("joule", "joules"), "kJ": ("kilojoule", "kilojoules"), "cal": ("calorie", "calories"),
     "kcal": ("kilocalorie", "kilocalories"), "Pa": ("pascal", "pascals"), "kPa": ("kilopascal", "kilopascals"),
-    "psi": ("psi", "psi"), "dB": ("decibel", "decibels"), "rpm": ("r p m", "r p m"),
+    "psi": ("psi", "psi"), "dB": ("decibel", "decibels"), "rpm": ("RPM", "RPM"),
     "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
     "℃": ("degree Celsius", "degrees Celsius"), "℉": ("degree Fahrenheit", "degrees Fahrenheit"),
     "K": ("kelvin", "kelvin"), "°": ("degree", "degrees"), "sq ft": ("square foot", "square feet"),
@@ -601,10 +601,9 @@ _WORD_ACRONYMS = {
     "NIMBY", "SWAT", "BASIC", "COBOL", "FORTRAN", "MATLAB", "CERN", "ESA", "DARPA", "NOAA", "ICE", "UNIX",
     "LINUX", "OK", "I", "A", "AM", "PM", "BMW", "ID",
 }
-_SPECIAL_READINGS = {"SQL": "sequel", "GUI": "gooey", "WYSIWYG": "wizzywig", "GIF": "gif", "JPEG": "jay peg",
-                     "AI": "A I", "OK": "okay", "SCSI": "scuzzy", "COVID": "covid", "iOS": "i O S",
-                     "macOS": "mac O S", "WiFi": "Wi-Fi", "GIFs": "gifs", "ID": "I D", "IDs": "I Ds",
-                     "PhD": "P h D", "NASA": "NASA", "BMW": "B M W", "AM": "A M", "PM": "P M", "ASAP": "A S A P"}
+# Capitals the G2P would misread; every other all-capital word is left to the G2P, which spells what
+# its dictionary does not read as a word (FBI, HDMI) and reads the rest (NASA, JSON, MIX).
+_SPECIAL_READINGS = {"GUI": "gooey", "WYSIWYG": "wizzywig", "SCSI": "scuzzy", "COVID": "Covid", "WiFi": "Wi-Fi"}
 
 
 def _spell(letters: str) -> str:
@@ -620,6 +619,10 @@ def _letters(tok: str) -> str:
     return _spell(tok)
 
 
+_FLIGHT_RE = re.compile(r"\b(?P<w>[Ff]lights?|[Tt]rain|[Bb]us|[Rr]oute)\s(?P<code>[A-Z0-9]{2})\s?(?P<n>\d{2,4})\b")
+_SPECIAL_NUMBERS_RE = re.compile(r"(?<![\w/])(24/7|9/11|7/11|20/20|50/50)(?![\w/])")
+_SPECIAL_NUMBERS = {"24/7": "twenty four seven", "9/11": "nine eleven", "7/11": "seven eleven",
+                    "20/20": "twenty twenty", "50/50": "fifty fifty"}
 _NUM_LETTER_RE = re.compile(r"(?<![\w.,-])(?P<n>\d+)(?P<l>[A-Z]{1,2}|[a-z])(?![\w'])")
 _LETTER_NUM_RE = re.compile(r"(?<![\w.-])(?P<l>[A-Z]{1,4}|[A-Z][a-z]+|[a-z])(?P<dash>-?)(?P<n>\d+)(?P<tail>[A-Z]{1,2}|[a-z])?(?![\w'])")
 _DIGIT_SUFFIXES = {"p": "p", "K": "K", "D": "D", "G": "G", "x": "times"}
@@ -638,11 +641,10 @@ def _code(m: re.Match[str]) -> str:
     out = []
     for part in re.findall(r"[A-Z]+|\d+", code):
         if part.isdigit():
-            out.append(words(part) if part[0] != "0" or len(part) == 1 else digits_en(part, oh=True))
-        elif part in _WORD_ACRONYMS or (len(part) > 2 and known_word(part)) or part in _SPECIAL_READINGS:
-            out.append(_SPECIAL_READINGS.get(part, part.capitalize()))
+            out.append(_pair_reading(part) if len(part) in (3, 4) and part[0] != "0"
+                       else words(part) if part[0] != "0" or len(part) == 1 else digits_en(part, oh=True))
         else:
-            out.append(_spell(part))
+            out.append(_SPECIAL_READINGS.get(part, part))
     return " ".join(out)
 
 
@@ -653,7 +655,7 @@ def _num_letter(m: re.Match[str]) -> str:
     if letters == "x" and len(n) <= 3:
         return f"{words(n)} times"
     number = _pair_reading(n) if len(n) in (3, 4) and n[0] != "0" else words(n) if n[0] != "0" or len(n) == 1 else digits_en(n)
-    return f"{number} {_spell(letters) if letters.isupper() else letters}"
+    return f"{number} {letters}"
 
 
 def _letter_num(m: re.Match[str]) -> str:
@@ -662,17 +664,14 @@ def _letter_num(m: re.Match[str]) -> str:
         return m[0]  # "a1" style identifiers are left to the G2P
     if letters == "v" and not m["dash"]:
         return f"version {words(n)}"
-    if letters.istitle() and len(letters) > 1:
-        head = _SPECIAL_READINGS.get(letters.upper(), letters) if letters.upper() in _WORD_ACRONYMS else letters
-    else:
-        head = _letters(letters)
+    head = _SPECIAL_READINGS.get(letters, letters)
     if len(n) in (3, 4) and n[0] != "0" and not m["dash"]:
         number = _pair_reading(n)
     elif n[0] == "0" and len(n) > 1:
         number = digits_en(n, oh=True)
     else:
         number = words(n)
-    tail_text = f" {_spell(tail) if tail.isupper() else tail}" if tail else ""
+    tail_text = f" {tail}" if tail else ""
     return f"{head} {number}{tail_text}"
 
 
@@ -686,19 +685,19 @@ def _dotted(m: re.Match[str], text: str) -> str:
     letters = m["a"].replace(".", "")
     if letters.lower() in ("am", "pm") and re.search(r"\d\s?$", text[:m.start()]):
         return m[0]
-    if not (letters.isupper() or len(letters) <= 3):
-        return m[0]
+    if letters.isupper() or len(letters) > 3:
+        return m[0]  # U.S., F.B.I.: the G2P reads them as one spelled word
     ends = m["dot"] and re.match(r"\s*$|\s+[A-Z\"“]", text[m.end():m.end() + 3])
     return _spell(letters) + ("." if ends else "")
 
 
 def _acronym(m: re.Match[str], text: str) -> str:
+    """Capitals are left to the G2P (it spells FBI as one word, which sounds better than F B I),
+    except the few it misreads."""
     a, s = m["a"], m["s"] or ""
     if a in _SPECIAL_READINGS:
         return _SPECIAL_READINGS[a] + s
-    if a in _WORD_ACRONYMS or known_word(a) or _shouting(text, m.start(), m.end()):
-        return m[0]  # a word in capitals (MIX, NATO, SQL): the G2P's dictionary reads it
-    return _spell(a) + ("s" if s == "s" else s)
+    return m[0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -735,13 +734,12 @@ _PRODUCTS = ("Python|Java|Node|Node\\.js|Ruby|PHP|Perl|Rust|Swift|Kotlin|Scala|D
              "Blender|Photoshop|Word|Office|Java SE|OpenSSL|Git|GCC|Qt|Xcode|TensorFlow|PyTorch|CUDA|OpenGL|"
              "DirectX|Vulkan|Chromium|Edge|Electron|Go|Golang|Dart|Flutter|Elixir|Erlang|Haskell|Lua|Julia|R")
 _PRODUCT_VERSION_RE = re.compile(r"\b(?P<p>" + _PRODUCTS + r")\s(?P<n>\d+\.\d+)(?![\w.]|\.\d)")
-_MIXED_CASE = {"iOS": "i O S", "iPadOS": "i pad O S", "macOS": "mac O S", "watchOS": "watch O S", "tvOS": "T V O S",
-               "PhD": "P h D", "PhDs": "P h Ds", "IDs": "I Ds", "GIFs": "gifs", "iPhone": "iPhone", "eBay": "eBay"}
+_MIXED_CASE = {"iPadOS": "iPad OS", "watchOS": "watch OS", "tvOS": "TV OS", "PhD": "P h D", "PhDs": "P h Ds"}
 _MIXED_CASE_RE = re.compile(r"\b(" + "|".join(k for k, v in _MIXED_CASE.items() if k != v) + r")\b")
 _VERSION_RE = re.compile(r"(?<![\w.])(?P<v>v|V|version |Version |ver\. |release |Release )?(?P<n>\d+(?:\.\d+){1,4})(?P<x>\.x)?(?![\w.]|\.\d)")
 _DECADE_RE = re.compile(r"(?<![\w])(?:(?P<apos>['’])(?P<yy>\d0)|(?P<cent>1[1-9]|20)?(?P<dd>\d0))s\b")
-_YEAR_RE = re.compile(r"(?<![\w.,$€£¥:/-])(?P<y>1[1-9]\d\d|20\d\d)(?![\w,]|\.\d|\d)"
-                      r"|\b(?P<prep>in|In|of|by|since|from|until|year|circa|around|after|before) (?P<old>1[01]\d\d|(?<=in |In |ar |ca |ce )[1-9]\d\d(?= (?:AD|BC|BCE|CE)\b|[.,;]))(?P<era> (?:AD|BC|BCE|CE)\b)?(?![\w,]|\.\d)")
+_YEAR_RE = re.compile(r"(?<![\w.,$€£¥:/-])(?P<y>1[1-9]\d\d|20\d\d)(?!\w|[.,]\d)"
+                      r"|\b(?P<prep>in|In|of|by|since|from|until|year|circa|around|after|before) (?P<old>1[01]\d\d|(?<=in |In |ar |ca |ce )[1-9]\d\d(?= (?:AD|BC|BCE|CE)\b|[.,;]))(?P<era> (?:AD|BC|BCE|CE)\b)?(?!\w|[.,]\d)")
 _ORDINAL_RE = re.compile(r"(?<![\w.])(?P<n>\d{1,3}(?:,\d{3})*|\d+)(?P<suf>st|nd|rd|th|ST|ND|RD|TH)\b")
 _MIXED_FRACTION_RE = re.compile(r"(?<![\w./])(?P<w>\d+)[\s-](?P<a>\d+)/(?P<b>\d+)(?![\w/])")
 _FRACTION_RE = re.compile(r"(?<![\w./])(?P<a>\d+)/(?P<b>\d+)(?![\w/]|\.\d)")
@@ -900,6 +898,7 @@ def _pre(t: str) -> str:
 
 RULES: list[tuple[str, Rule]] = [
     ("pre", _pre),
+    ("fraction", _sub(_SPECIAL_NUMBERS_RE, lambda m: _SPECIAL_NUMBERS[m[1]])),
     ("url_email", _sub(_EMAIL_RE, _email)),
     ("url_email", _sub(_URL_RE, _url)),
     ("date", _sub(_ISO_DATE_RE, lambda m: _date(m["y"], int(m["m"]), int(m["d"])))),
@@ -918,7 +917,8 @@ RULES: list[tuple[str, Rule]] = [
     ("currency", _sub(_CURRENCY_RE, _currency, with_text=True)),
     ("percent", _sub(_PERCENT_RE, lambda m: ("minus " if m["neg"] else "") + decimal_words(m["num"])
                      + (f" to {decimal_words(m['num2'])}" if m["num2"] else "") + " percent")),
-    ("version", _sub(_PRODUCT_VERSION_RE, lambda m: f"{m['p']} " + " point ".join(words(p) for p in m["n"].split(".")))),
+    ("version", _sub(_PRODUCT_VERSION_RE, lambda m: f"{m['p']} " + " point ".join(
+        digits_en(p, oh=True) if len(p) > 1 and p[0] == "0" else words(p) for p in m["n"].split(".")))),
     ("version", _sub(_VERSION_RE, _version)),
     ("acronym", _sub(_MIXED_CASE_RE, lambda m: _MIXED_CASE[m[1]])),
     ("math", _math),
@@ -931,6 +931,8 @@ RULES: list[tuple[str, Rule]] = [
     ("decade", _sub(_DECADE_RE, _decade)),
     ("ordinal", _sub(_ORDINAL_RE, _ordinal_rule)),
     ("alphanumeric", _sub(_MODEL_RE, lambda m: f"{m['b']} {_pair_reading(m['n'])}")),
+    ("alphanumeric", _sub(_FLIGHT_RE, lambda m: f"{m['w']} {m['code']} " + (_pair_reading(m["n"]) if len(m["n"]) > 2
+                                                                             else words(m["n"])))),
     ("alphanumeric", _sub(_CHIP_RE, lambda m: f"{m['l'].strip()} {words(m['n'])}")),
     ("alphanumeric", _sub(_CODE_RE, _code)),
     ("alphanumeric", _sub(_NUM_LETTER_RE, _num_letter)),
