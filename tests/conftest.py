@@ -50,3 +50,14 @@ def cli_peak_rss(cache_dir):
         return peak, res.stdout
 
     return run
+
+
+@pytest.fixture(scope="module")
+def http_server(engine):
+    """A live server on loopback around the session's engine (tests/test_server.py's LiveServer)."""
+    pytest.importorskip("fastapi")
+    from test_server import _serve
+
+    server, _ = _serve(engine)
+    yield server
+    server.stop()

@@ -218,37 +218,32 @@ def test_pinyin_phoneme_is_heard(engine, asr):
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_ssml_over_http(engine):
-    pytest.importorskip("fastapi")
+def test_ssml_over_http(http_server):
     import io
 
     import httpx2 as httpx
     import soundfile as sf
-    from test_server import _serve
 
-    server, _ = _serve(engine)
-    try:
-        url = server.url + "/v1/audio/speech"
-        body = {"model": "tts-1", "voice": "alloy", "response_format": "wav",
-                "input": "<speak>Hello <break time='800ms'/> <voice name='echo'>world</voice>.</speak>"}
-        ok = httpx.post(url, json=body, timeout=60)
-        assert ok.status_code == 200, ok.text
-        audio, rate = sf.read(io.BytesIO(ok.content))
-        loud = np.flatnonzero(np.abs(audio) > 0.01)
-        assert np.diff(loud).max() / rate == pytest.approx(0.8, abs=0.15)
-        for bad, problem in [("<speak>Hello <break time='1s'></speak>", "malformed SSML at line 1, column 33"),
-                             ("<speak>Hi <audio src='a.wav'/></speak>", "unsupported SSML element <audio>"),
-                             ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><speak>&e;</speak>',
-                              "must not declare a DTD")]:
-            resp = httpx.post(url, json=body | {"input": bad}, timeout=60)
-            assert resp.status_code == 400 and problem in resp.json()["error"]["message"], resp.status_code
-        lenient = httpx.post(url, json=body | {"input": "<speak>Hi <audio src='a.wav'/>there</speak>",
-                                               "ssml_strict": False}, timeout=60)
-        assert lenient.status_code == 200
-        as_text = httpx.post(url, json=body | {"input": "<speak>Hi</speak>", "input_format": "text"}, timeout=60)
-        assert as_text.status_code == 200  # read as words, tags and all
-    finally:
-        server.stop()
+    server = http_server
+    url = server.url + "/v1/audio/speech"
+    body = {"model": "tts-1", "voice": "alloy", "response_format": "wav",
+            "input": "<speak>Hello <break time='800ms'/> <voice name='echo'>world</voice>.</speak>"}
+    ok = httpx.post(url, json=body, timeout=60)
+    assert ok.status_code == 200, ok.text
+    audio, rate = sf.read(io.BytesIO(ok.content))
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    assert np.diff(loud).max() / rate == pytest.approx(0.8, abs=0.15)
+    for bad, problem in [("<speak>Hello <break time='1s'></speak>", "malformed SSML at line 1, column 33"),
+                         ("<speak>Hi <audio src='a.wav'/></speak>", "unsupported SSML element <audio>"),
+                         ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><speak>&e;</speak>',
+                          "must not declare a DTD")]:
+        resp = httpx.post(url, json=body | {"input": bad}, timeout=60)
+        assert resp.status_code == 400 and problem in resp.json()["error"]["message"], resp.status_code
+    lenient = httpx.post(url, json=body | {"input": "<speak>Hi <audio src='a.wav'/>there</speak>",
+                                           "ssml_strict": False}, timeout=60)
+    assert lenient.status_code == 200
+    as_text = httpx.post(url, json=body | {"input": "<speak>Hi</speak>", "input_format": "text"}, timeout=60)
+    assert as_text.status_code == 200  # read as words, tags and all
 
 
 @pytest.mark.model

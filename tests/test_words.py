@@ -121,47 +121,42 @@ def test_word_boundaries_agree_with_whisper_and_the_waveform(engine, asr, lang, 
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_with_timestamps_endpoint_and_sse_words(engine):
-    pytest.importorskip("fastapi")
+def test_with_timestamps_endpoint_and_sse_words(http_server):
     import base64
     import io
 
     import httpx2 as httpx
     import soundfile as sf
-    from test_server import _serve
 
-    server, _ = _serve(engine)
-    try:
-        text = "Call 555-0199 today, please."
-        resp = httpx.post(f"{server.url}/v1/text-to-speech/af_heart/with-timestamps?output_format=wav_24000",
-                          json={"text": text, "model_id": "eleven_multilingual_v2",
-                                "voice_settings": {"stability": 0.5, "speed": 1.0}}, timeout=120)
-        assert resp.status_code == 200, resp.text
-        body = resp.json()
-        audio, rate = sf.read(io.BytesIO(base64.b64decode(body["audio_base64"])))
-        al = body["alignment"]
-        assert al["characters"] == list(text) and rate == 24000
-        starts, ends = al["character_start_times_seconds"], al["character_end_times_seconds"]
-        assert starts == sorted(starts) and 0 < ends[-1] <= len(audio) / rate + 1e-3
-        assert "".join(body["normalized_alignment"]["characters"]).startswith("Call five five five")
-        bad = httpx.post(f"{server.url}/v1/text-to-speech/af_heart/with-timestamps?output_format=aiff",
-                         json={"text": text}, timeout=60)
-        assert bad.status_code == 400 and "output_format" in bad.json()["error"]["message"]
+    server = http_server
+    text = "Call 555-0199 today, please."
+    resp = httpx.post(f"{server.url}/v1/text-to-speech/af_heart/with-timestamps?output_format=wav_24000",
+                      json={"text": text, "model_id": "eleven_multilingual_v2",
+                            "voice_settings": {"stability": 0.5, "speed": 1.0}}, timeout=120)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(body["audio_base64"])))
+    al = body["alignment"]
+    assert al["characters"] == list(text) and rate == 24000
+    starts, ends = al["character_start_times_seconds"], al["character_end_times_seconds"]
+    assert starts == sorted(starts) and 0 < ends[-1] <= len(audio) / rate + 1e-3
+    assert "".join(body["normalized_alignment"]["characters"]).startswith("Call five five five")
+    bad = httpx.post(f"{server.url}/v1/text-to-speech/af_heart/with-timestamps?output_format=aiff",
+                     json={"text": text}, timeout=60)
+    assert bad.status_code == 400 and "output_format" in bad.json()["error"]["message"]
 
-        events = []
-        with httpx.stream("POST", f"{server.url}/v1/audio/speech", timeout=120,
-                          json={"model": "tts-1", "voice": "alloy", "input": "<speak>One <mark name='m'/>two three."
-                                "</speak>", "stream_format": "sse", "response_format": "pcm"}) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    events.append(json.loads(line[6:]))
-        kinds = [e["type"] for e in events]
-        assert kinds[0] == "speech.audio.delta" and kinds[-1] == "speech.audio.done"
-        assert [e["word"] for e in events if e["type"] == "speech.word"] == ["One", "two", "three"]
-        assert [e["name"] for e in events if e["type"] == "speech.mark"] == ["m"]
-        assert kinds.index("speech.word") > kinds.index("speech.audio.delta")
-    finally:
-        server.stop()
+    events = []
+    with httpx.stream("POST", f"{server.url}/v1/audio/speech", timeout=120,
+                      json={"model": "tts-1", "voice": "alloy", "input": "<speak>One <mark name='m'/>two three."
+                            "</speak>", "stream_format": "sse", "response_format": "pcm"}) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "speech.audio.delta" and kinds[-1] == "speech.audio.done"
+    assert [e["word"] for e in events if e["type"] == "speech.word"] == ["One", "two", "three"]
+    assert [e["name"] for e in events if e["type"] == "speech.mark"] == ["m"]
+    assert kinds.index("speech.word") > kinds.index("speech.audio.delta")
 
 
 @pytest.mark.model

@@ -71,46 +71,25 @@ class Transcriber:
         """The words heard. ``spell_numbers`` suppresses every token with a digit or a number sign in it
         ($ % £ € ¥ °), so Whisper writes what it hears in words ("five five five oh one nine nine", not
         "555-0199"): a reading error then stays visible instead of being formatted away."""
-        import soxr
+        segments = self._segments(audio, sample_rate, lang, spell_numbers, word_timestamps=False)
+        return _simplified("".join(s.text for s in segments).strip(), lang)
 
-        pcm = audio.astype(np.float32)
-        if sample_rate != 16000:
-            pcm = soxr.resample(pcm, sample_rate, 16000)
-        prompt = "以下是普通话的句子。" if lang == "zh" else None
-        suppress = [-1, *self._number_tokens()] if spell_numbers else [-1]
-        segments, _ = self._model.transcribe(pcm, language=lang, beam_size=5, initial_prompt=prompt,
-                                             condition_on_previous_text=False, vad_filter=False,
-                                             suppress_tokens=suppress)
-        text = "".join(s.text for s in segments).strip()
-        if lang == "zh":
-            import opencc
-
-            text = opencc.OpenCC("t2s").convert(text)
-        return text
-
-
-    def words(self, audio: np.ndarray, sample_rate: int, lang: str, spell_numbers: bool = True) -> list[tuple[str, float, float]]:
+    def words(self, audio: np.ndarray, sample_rate: int, lang: str,
+              spell_numbers: bool = True) -> list[tuple[str, float, float]]:
         """Whisper's word timestamps: ``(word, start s, end s)`` for each word heard."""
-        import soxr
+        segments = self._segments(audio, sample_rate, lang, spell_numbers, word_timestamps=True)
+        return [(_simplified(w.word.strip(), lang), float(w.start), float(w.end))
+                for seg in segments for w in seg.words or []]
 
-        pcm = audio.astype(np.float32)
-        if sample_rate != 16000:
-            pcm = soxr.resample(pcm, sample_rate, 16000)
+    def _segments(self, audio: np.ndarray, sample_rate: int, lang: str, spell_numbers: bool,
+                  word_timestamps: bool) -> list:
         prompt = "以下是普通话的句子。" if lang == "zh" else None
         suppress = [-1, *self._number_tokens()] if spell_numbers else [-1]
-        segments, _ = self._model.transcribe(pcm, language=lang, beam_size=5, initial_prompt=prompt,
-                                             condition_on_previous_text=False, vad_filter=False,
-                                             suppress_tokens=suppress, word_timestamps=True)
-        out = []
-        for seg in segments:
-            for w in seg.words or []:
-                out.append((w.word.strip(), float(w.start), float(w.end)))
-        if lang == "zh":
-            import opencc
-
-            cc = opencc.OpenCC("t2s")
-            out = [(cc.convert(w), a, b) for w, a, b in out]
-        return out
+        segments, _ = self._model.transcribe(_pcm16k(audio, sample_rate), language=lang, beam_size=5,
+                                             initial_prompt=prompt, condition_on_previous_text=False,
+                                             vad_filter=False, suppress_tokens=suppress,
+                                             word_timestamps=word_timestamps)
+        return list(segments)
 
     def _number_tokens(self) -> list[int]:
         if self._numeric is None:
@@ -122,15 +101,26 @@ class Transcriber:
 
     def detect(self, audio: np.ndarray, sample_rate: int) -> tuple[str, str]:
         """(language, transcript) for speech in English or Mandarin: whichever Whisper finds likelier."""
-        import soxr
-
-        pcm = audio.astype(np.float32)
-        if sample_rate != 16000:
-            pcm = soxr.resample(pcm, sample_rate, 16000)
-        _, info = self._model.transcribe(pcm, beam_size=1, vad_filter=False)
+        _, info = self._model.transcribe(_pcm16k(audio, sample_rate), beam_size=1, vad_filter=False)
         probs = dict(info.all_language_probs or [(info.language, info.language_probability)])
         lang = "zh" if probs.get("zh", 0.0) > probs.get("en", 0.0) else "en"
         return lang, self.transcribe(audio, sample_rate, lang)
+
+
+def _pcm16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    import soxr
+
+    pcm = audio.astype(np.float32)
+    return soxr.resample(pcm, sample_rate, 16000) if sample_rate != 16000 else pcm
+
+
+def _simplified(text: str, lang: str) -> str:
+    """Mandarin in simplified characters (Whisper sometimes writes traditional ones)."""
+    if lang != "zh":
+        return text
+    import opencc
+
+    return opencc.OpenCC("t2s").convert(text)
 
 
 _NUMBER_SIGNS = set("$%£€¥°½¼¾")

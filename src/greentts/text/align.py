@@ -1,7 +1,7 @@
 """Which written word each spoken word says: the bridge from phoneme durations to the input's words.
 
 Normalization changes the words ("$9.99" is one written word and six spoken ones; "March 3, 2024" is
-three and five), so spoken words are matched to written ones by sequence alignment: words that
+three and five), so spoken words are matched to written ones by alignment: words that
 normalization left alone ("Call", "now") are anchors, and the spoken words between two anchors are
 shared out among the written words between them in proportion to how many words each of those says
 when normalized alone. Han characters are words of their own on both sides.
@@ -9,7 +9,7 @@ when normalized alone. Han characters are words of their own on both sides.
 
 from __future__ import annotations
 
-import difflib
+import bisect
 import re
 
 __all__ = ["written_tokens", "align_spoken"]
@@ -49,23 +49,54 @@ def _estimate(word: str) -> int:
 
 
 def align_spoken(written: list[str], spoken: list[str]) -> list[int]:
-    """For each spoken word, the index of the written word it belongs to (monotonic)."""
+    """For each spoken word, the index of the written word it belongs to (monotonic).
+
+    Linear in practice: equal words advance both sides; otherwise the nearest next anchor (a spoken
+    word equal to a later written word, looked up by key) within ANCHOR_WINDOW spoken words closes
+    the gap, which is shared out by :func:`_share`."""
     if not spoken:
         return []
     if not written:
         return [0] * len(spoken)
+    wk, sk = [_key(w) for w in written], [_key(x) for x in spoken]
+    positions: dict[str, list[int]] = {}
+    for i, k in enumerate(wk):
+        if k:
+            positions.setdefault(k, []).append(i)
     out = [0] * len(spoken)
-    matcher = difflib.SequenceMatcher(None, [_key(w) for w in written], [_key(s) for s in spoken], autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            for k in range(i2 - i1):
-                out[j1 + k] = i1 + k
-        elif op == "insert":  # spoken words no written word accounts for: the word before (or after)
-            for j in range(j1, j2):
-                out[j] = max(0, i1 - 1) if i1 > 0 else 0
-        elif op == "replace":
-            _share(written, i1, i2, j1, j2, out)
+    i = j = 0
+    while j < len(spoken):
+        if i < len(written) and sk[j] and wk[i] == sk[j]:
+            out[j] = i
+            i, j = i + 1, j + 1
+            continue
+        anchor = _next_anchor(positions, sk, i, j)
+        i2, j2 = anchor if anchor is not None else (len(written), len(spoken))
+        if i2 > i:
+            _share(written, i, i2, j, j2, out)
+        else:  # spoken words no written word accounts for: the word before (or the first)
+            for jj in range(j, j2):
+                out[jj] = max(0, i - 1)
+        i, j = i2, j2
     return out
+
+
+ANCHOR_WINDOW = 64
+
+
+def _next_anchor(positions: dict[str, list[int]], sk: list[str], i: int, j: int) -> tuple[int, int] | None:
+    """The closest (written, spoken) pair of equal words at or after (i, j)."""
+    best: tuple[int, int] | None = None
+    for jj in range(j, min(len(sk), j + ANCHOR_WINDOW)):
+        if best is not None and jj - j >= best[0] - i + best[1] - j:
+            break
+        plist = positions.get(sk[jj]) if sk[jj] else None
+        if not plist:
+            continue
+        k = bisect.bisect_left(plist, i)
+        if k < len(plist) and (best is None or plist[k] - i + jj - j < best[0] - i + best[1] - j):
+            best = (plist[k], jj)
+    return best
 
 
 def _share(written: list[str], i1: int, i2: int, j1: int, j2: int, out: list[int]) -> None:
