@@ -524,7 +524,7 @@ def _unit(m: re.Match[str], text: str) -> str:
             return m[0]
         if unit in ("in", "A", "s", "m", "t", "h", "l", "K") and _AMBIGUOUS_AFTER.match(text, m.end()):
             return m[0]
-        if unit == "x" and m["sp"]:
+        if unit == "x" and (m["sp"] or _EQUATION.search(text)):
             return m[0]
     num = ("-" if m["neg"] else "") + m["num"]
     name = _UNITS[unit][0] if _adjectival(m, text) else _unit_name(m["num"], unit)
@@ -559,6 +559,18 @@ _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1
 
 
 _COPYRIGHT_ROMAN_RE = re.compile(r"(?P<kw>\b[Cc]opyright\s|©\s?)(?P<r>M{1,3}" + _ROMAN_RE[len("(?=[MDCLXVI])M{0,3}"):] + r")\b")
+
+
+_LOWER_ROMAN_RE = re.compile(r"\b(?P<kw>Scene|scene|Act|act|Part|part|Chapter|chapter|Book|book|Canto|canto|"
+                             r"Appendix|appendix|Section|section|Psalm|psalm)\s(?P<r>(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3}))\b(?![\w'-])")
+_YEAR_ROMAN_RE = re.compile(r"\b(?P<r>M{1,2}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3}))\b(?![\w'-])")
+
+
+def _year_roman(m: re.Match[str]) -> str:
+    """MCMXCVIII -> nineteen ninety eight (a roman numeral of 1000-2099 written out in full)."""
+    r = m["r"]
+    value = roman_value(r) if len(r) >= 4 else 0
+    return _year_words(value) if 1000 <= value <= 2099 else m[0]
 
 
 def roman_value(s: str) -> int:
@@ -648,12 +660,12 @@ def _code(m: re.Match[str]) -> str:
     return " ".join(out)
 
 
-def _num_letter(m: re.Match[str]) -> str:
+def _num_letter(m: re.Match[str], text: str = "") -> str:
     n, letters = m["n"], m["l"]
     if letters in ("st", "nd", "rd", "th", "s"):
         return m[0]
-    if letters == "x" and len(n) <= 3:
-        return f"{words(n)} times"
+    if letters == "x" and len(n) <= 3 and not _EQUATION.search(text):
+        return f"{words(n)} times"  # "3x faster"; in an equation "3x" is three x
     number = _pair_reading(n) if len(n) in (3, 4) and n[0] != "0" else words(n) if n[0] != "0" or len(n) == 1 else digits_en(n)
     return f"{number} {letters}"
 
@@ -886,6 +898,7 @@ def _symbols(t: str) -> str:
     return t
 
 
+_EQUATION = re.compile(r"[=<>≤≥≠±]|\s[+*/−-]\s|\^|[²³]")
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 
 
@@ -893,6 +906,8 @@ def _pre(t: str) -> str:
     t = t.replace("−", "-").replace("‐", "-").replace("‑", "-")
     t = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+", lambda m: "^" + m[0].translate(_SUPERSCRIPTS), t)  # x² -> x^2
     t = re.sub(r"(?<=\d)\s?(?:x|×)\s?(?=\d)", " × ", t)  # "3x4", "1920x1080": dimensions
+    if _EQUATION.search(t):  # in an equation "3x" and "2ab" are products of a number and variables
+        t = re.sub(r"(?<=\d)(?=[a-z]\b|[a-z]{2}\b)", " ", t)
     return t
 
 
@@ -928,6 +943,8 @@ RULES: list[tuple[str, Rule]] = [
     ("roman", _sub(_COPYRIGHT_ROMAN_RE, lambda m: m["kw"] + _year_words(roman_value(m["r"])))),
     ("roman", _sub(_REGNAL_RE, _regnal)),
     ("roman", _sub(_KEYWORD_ROMAN_RE, _keyword_roman)),
+    ("roman", _sub(_LOWER_ROMAN_RE, lambda m: f"{m['kw']} {words(roman_value(m['r'].upper()))}" if m["r"] else m[0])),
+    ("roman", _sub(_YEAR_ROMAN_RE, _year_roman)),
     ("decade", _sub(_DECADE_RE, _decade)),
     ("ordinal", _sub(_ORDINAL_RE, _ordinal_rule)),
     ("alphanumeric", _sub(_MODEL_RE, lambda m: f"{m['b']} {_pair_reading(m['n'])}")),
@@ -935,7 +952,7 @@ RULES: list[tuple[str, Rule]] = [
                                                                              else words(m["n"])))),
     ("alphanumeric", _sub(_CHIP_RE, lambda m: f"{m['l'].strip()} {words(m['n'])}")),
     ("alphanumeric", _sub(_CODE_RE, _code)),
-    ("alphanumeric", _sub(_NUM_LETTER_RE, _num_letter)),
+    ("alphanumeric", _sub(_NUM_LETTER_RE, _num_letter, with_text=True)),
     ("alphanumeric", _sub(_LETTER_NUM_RE, _letter_num)),
     ("acronym", _sub(_ACRONYM_RE, _acronym, with_text=True)),
     ("fraction", _sub(_MIXED_FRACTION_RE, _mixed_fraction)),

@@ -84,7 +84,7 @@ def clean(text: str) -> tuple[str, list[Skipped]]:
                               unicodedata.normalize("NFKC", ch)))
         elif ch > "\x7f" and unicodedata.category(ch) in ("Nd", "No"):
             number = _ascii_number(ch)
-            if "SUPERSCRIPT" in unicodedata.name(ch, "") and out and (out[-1][-1:].isalnum() or out[-1] in _POWERS):
+            if "SUPERSCRIPT" in unicodedata.name(ch, "") and out and (out[-1][-1:].isalnum() or out[-1][-1:] in ")]" or out[-1] in _POWERS):
                 number = ch  # x², m³: a power, read by the normalizers ("x squared", 平方米)
             elif "/" in number and out and out[-1][-1:].isdigit():
                 number = " " + number  # 2½ -> 2 1/2
