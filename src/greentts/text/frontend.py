@@ -21,7 +21,8 @@ from functools import cached_property
 from ..errors import EmptyTextError, GreenTTSError, InputError
 from .g2p_en import EnglishG2P, bound_words
 from .g2p_zh import MandarinG2P
-from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry
+from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry, pinyin_to_phonemes
+from .mandarin import units_in_han_text
 from .normalize import Skipped, clean, describe_skipped, is_han, normalize_en, normalize_zh
 from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentences, split_spans, split_words
 from .align import align_spoken, written_tokens
@@ -262,7 +263,8 @@ class Frontend:
     def _pieces(self, sentence: Sentence, ctx: _Context, first_limit: int, max_ids: int) -> Iterator[_Piece]:
         # Normalize first, so that limits and word boundaries apply to what will be spoken
         # ("$1,250,000" is one token written but five words spoken).
-        spoken = "".join(_normalize(sp) for sp in split_spans(sentence.text, ctx.primary, ctx.lang_of))
+        text = units_in_han_text(sentence.text) if ctx.primary == "zh" else sentence.text
+        spoken = "".join(_normalize(sp) for sp in split_spans(text, ctx.primary, ctx.lang_of))
         clauses = split_clauses(spoken)
         limit = first_limit
         for i, clause in enumerate(clauses):
@@ -315,10 +317,30 @@ class Frontend:
         return _Piece(text, " ".join(parts), frozenset(langs), end, units)
 
     def _g2p_span(self, lang: str, text: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
+        if lang == "en" and ctx.primary == "zh" and ZH_LETTER_NAMES and _CAPS_RE.search(text):
+            return self._letters_in_mandarin(text, ctx, units)
         if lang == "zh":
             return self.zh(text, ctx.zh_entries, ctx.inline, ctx.hits, units=units)
         return self.en(text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline, hits=ctx.hits,
                        units=units)
+
+    def _letters_in_mandarin(self, text: str, ctx: _Context, units: list[tuple[str, str]] | None) -> str:
+        """English in Mandarin text: capital-letter codes (API, GPU, HR) said with the letter names a
+        Mandarin speaker uses, in Mandarin phonemes, which a zh voice says clearly; other words by the
+        English G2P."""
+        parts: list[str] = []
+        pos = 0
+        for m in _CAPS_RE.finditer(text):
+            if text[pos:m.start()].strip():
+                parts.append(self._g2p_span("en", text[pos:m.start()], replace(ctx, primary="en"), units))
+            phonemes = " ".join(pinyin_to_phonemes(ZH_LETTER_NAMES[c].split()) for c in m[0])
+            parts.append(phonemes)
+            if units is not None:
+                units.append((m[0], phonemes))
+            pos = m.end()
+        if text[pos:].strip():
+            parts.append(self._g2p_span("en", text[pos:], replace(ctx, primary="en"), units))
+        return " ".join(p for p in parts if p)
 
     def _g2p_word(self, lang: str, word: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
         """One word's phonemes; a word the G2P cannot read is skipped and reported in ``Plan.skipped``."""
@@ -375,6 +397,13 @@ class _Context:
 
 
 _END_ORDER = ["word", "clause", "sentence", "paragraph"]
+# Letter names as Mandarin speakers say them (A "ei", B "bi", ... W "da bu liu"), in pinyin
+ZH_LETTER_NAMES = {
+    "A": "ei1", "B": "bi4", "C": "xi1", "D": "di4", "E": "yi4", "F": "ai2 fu5", "G": "ji4", "H": "ai2 qi1",
+    "I": "ai4", "J": "jie4", "K": "kai4", "L": "ai2 le5", "M": "ai2 mu5", "N": "en1", "O": "ou1", "P": "pi4",
+    "Q": "kiu1", "R": "a4 er5", "S": "ai2 si5", "T": "ti4", "U": "you1", "V": "wei1", "W": "da2 bu5 liu5",
+    "X": "ai2 ke5 si5", "Y": "wai4", "Z": "zei4"}
+_CAPS_RE = re.compile(r"(?<![A-Za-z])[A-Z]{1,5}(?![a-z])")
 
 
 def _word_spans(phonemes: str, group: list[_Piece]) -> tuple[tuple[str, int, int, int], ...]:

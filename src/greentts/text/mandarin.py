@@ -115,14 +115,15 @@ def _phone(m: re.Match[str], _: str) -> str:
 _MOBILE = r"(?<![\dA-Za-z+])(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)"
 _LANDLINE = r"(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3}-)\s?\d{3,4}[\s-]?\d{4}(?!\d)"
 _HOTLINE = r"(?<!\d)400-?\d{3}-?\d{4}(?!\d)"
-_SERVICE = (r"(?<=拨打|请拨|请打|致电|热线|电话|客服|急救|报警|火警|匪警|服务|查询|拨通)[:\s]?(?P<n>\d{3,6})(?!\d)"
-            r"|(?<=拨)(?P<n2>\d{3,6})(?!\d)")
+_SERVICE = (r"(?<=拨打|请拨|请打|致电|热线|电话|客服|急救|报警|火警|匪警|服务|查询|拨通|打了|拨了|号码|号是|话是)"
+            r"[:\s]?(?P<n>\d{3,6})(?!\d)|(?<=拨)(?P<n2>\d{3,6})(?!\d)")
 _EXTENSION = r"(?<=[零幺一二三四五六七八九])转(?P<n>\d{1,6})(?!\d)"
 
 # codes and IDs: after letters, after words that name a code, or before 室/房间
 _CODE_WORDS = ("尾号|编号|账号|卡号|单号|订单号|工号|学号|邮编|验证码|密码|型号|代码|车次|航班|波音|空客|房号|身份证号|"
-               "证件号|批次|序列号|车牌号|车牌|分机|门牌号|快递单号|取件码|桌号|座位号|货号")
-_CODE_AFTER_WORD = r"(?P<w>" + _CODE_WORDS + r")(?P<a>[:\s]?)(?P<n>\d[\d\s]{1,30}\d|\d)(?!\d)"
+               "证件号|批次|序列号|车牌号|车牌|分机号|分机|门牌号|快递单号|取件码|桌号|座位号|货号|准考证号|会员号|"
+               "工单号|保单号|运单号|流水号|密码是|口令")
+_CODE_AFTER_WORD = r"(?P<w>" + _CODE_WORDS + r")(?P<a>[:\s]?(?:是|为|：)?[:\s]?)(?P<n>\d[\d\s]{1,30}\d|\d)(?!\d)"
 
 
 def _code_after_word(m: re.Match[str], _: str) -> str:
@@ -171,7 +172,7 @@ def _colon(m: re.Match[str], text: str) -> str:
         return f"{cardinal(a)}比{cardinal(b)}"
     if len(b) != 2 or int(b) > 59 or int(a) > 24:
         return m[0]
-    in_range = text[m.end():m.end() + 1] == "-" or text[m.start() - 1:m.start()] == "-"
+    in_range = text[m.end():m.end() + 1] in ("-", "至", "到", "~") or text[m.start() - 1:m.start()] in ("-", "至", "到", "~")
     return _time(int(a), int(b), m["s"], in_range)
 
 
@@ -259,7 +260,8 @@ def _range(m: re.Match[str], text: str) -> str:
     if not m["unit"] and (not after or after in "，。,.；;！!？?）) =") or "=" in text:
         return m[0]  # "10-4" with nothing after, or in an equation: not a range of anything
     if m["unit"]:
-        return f"{cardinal(('-' if m['neg'] else '') + m['a'])}到{cardinal(m['b'])}{UNITS[m['unit']]}"
+        low = f"零下{cardinal(m['a'])}" if m["neg"] and "." not in m["a"] else cardinal(("-" if m["neg"] else "") + m["a"])
+        return f"{low}到{cardinal(m['b'])}{UNITS[m['unit']]}"
     a = cardinal(("-" if m["neg"] else "") + m["a"])
     b = _count(m["b"], text, m.end(), m.start("b"))
     if a == "二" and _liang_before(text, m.end()):
@@ -282,9 +284,14 @@ _UNIT = (r"(?<![A-Za-z0-9.])(?P<num>-?\d+(?:\.\d+)?)\s?(?P<unit>"
 
 
 def _unit(m: re.Match[str], _: str) -> str:
-    num = m["num"]
+    num, unit = m["num"], m["unit"]
+    if num.startswith("-") and unit in _TEMPERATURES and re.fullmatch(r"-\d{1,2}", num):
+        return "零下" + cardinal(num[1:]) + UNITS[unit]  # weather: 零下五摄氏度
     words = "两" if num == "2" else cardinal(num)
-    return words + UNITS[m["unit"]]
+    return words + UNITS[unit]
+
+
+_TEMPERATURES = ("℃", "°C", "°F", "℉")
 
 
 def _number(m: re.Match[str], text: str) -> str:
@@ -333,6 +340,17 @@ RULES: list[Rule] = [
     _sub(r"(?<=\d)#(?=楼|栋|门)", "号"),
     _sub(r"(?P<neg>-)?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)", lambda m, t: _number(m, t)),
 ]
+
+
+_LATIN_UNIT = re.compile(r"(?<![A-Za-z0-9.])(?P<num>-?\d+(?:\.\d+)?)\s?(?P<unit>"
+                         + "|".join(sorted((re.escape(u) for u in UNITS if re.search("[A-Za-z²³]", u)),
+                                           key=len, reverse=True)) + r")(?![A-Za-z/^])")
+
+
+def units_in_han_text(text: str) -> str:
+    """Numbers with Latin unit symbols in Mandarin text ("跑步5km", "89m²") in characters, so that the
+    unit is not split off as an English word when the text is cut by script."""
+    return _LATIN_UNIT.sub(lambda m: _unit(m, text), text)
 
 
 def normalize_zh(text: str) -> str:
