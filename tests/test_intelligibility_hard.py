@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 # Stated bars (corpus-level error rates on these sentences); measured values are in the closing note.
-LIMITS = {"en": 0.08, "zh": 0.02, "mixed": 0.12}
+LIMITS = {"en": 0.08, "zh": 0.04, "mixed": 0.12}
 
 
 def _one_per_class(name: str) -> list:
