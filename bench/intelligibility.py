@@ -16,8 +16,9 @@ error for code-switched Mandarin with English (mixed.tsv). Corpus-level rates pe
     python bench/intelligibility.py [--markdown FILE] [--json FILE] [--limit N] [--cache DIR]
 
 ``--cache`` keeps transcripts keyed by each pipeline's exact model input (phoneme ids or text) and voice,
-for iterating on one pipeline; the published table is from a run without it. Needs the asr extra and
-``pip install kokoro-onnx==0.6.1`` (``make bench-intelligibility`` installs both).
+so that iterating on one pipeline re-synthesizes only what changed (Kokoro is deterministic: a cached
+transcript is the one a fresh run makes). Needs the asr extra and ``pip install kokoro-onnx==0.6.1``
+(``make bench-intelligibility`` installs both).
 """
 
 from __future__ import annotations
