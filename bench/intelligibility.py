@@ -18,7 +18,9 @@ error for code-switched Mandarin with English (mixed.tsv). Corpus-level rates pe
 ``--cache`` keeps transcripts keyed by each pipeline's exact model input (phoneme ids or text) and voice,
 so that iterating on one pipeline re-synthesizes only what changed (Kokoro is deterministic: a cached
 transcript is the one a fresh run makes). Needs the asr extra and ``pip install kokoro-onnx==0.6.1``
-(``make bench-intelligibility`` installs both).
+(``make bench-intelligibility`` installs both). ``--nemo`` adds a fourth pipeline for English: NeMo's
+text normalizer (``pip install nemo-text-processing``, pynini WFSTs) in front of the raw pipeline,
+to measure by ear whether it would read better than greentts' own rules.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ SETS = {  # name: (file, language for ASR, voice, tokens, metric)
     "mixed": ("mixed.tsv", "zh", "zf_xiaoxiao", zh_tokens, "token error"),
 }
 PIPELINES = ("greentts", "raw", "kokoro-onnx")
+NEMO = "nemo+raw"  # with --nemo: NeMo's WFST normalizer on the written text, then the raw pipeline
 
 
 @dataclass
@@ -107,6 +110,22 @@ class KokoroOnnx:
         return audio, rate
 
 
+class Nemo:
+    """nemo-text-processing's English normalizer (cased input), timed per sentence."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        from nemo_text_processing.text_normalization.normalize import Normalizer
+
+        self.normalizer = Normalizer(input_case="cased", lang="en", cache_dir=str(cache_dir / "nemo-grammars"))
+        self.seconds: list[float] = []
+
+    def __call__(self, text: str) -> str:
+        t0 = time.perf_counter()
+        out = self.normalizer.normalize(text, punct_post_process=True)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
+
+
 class Cache:
     def __init__(self, path: Path | None) -> None:
         self.path = path / "transcripts.json" if path else None
@@ -128,7 +147,7 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:24]
 
 
-def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path) -> list[dict]:
+def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path, nemo: Nemo | None = None) -> list[dict]:
     asr = Transcriber()
     rows = []
     with Engine() as engine:
@@ -137,17 +156,18 @@ def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path) -> list
         for name in sets:
             _, lang, voice, _, _ = SETS[name]
             g2p_lang = "en" if name == "en" else "zh"
+            pipelines = PIPELINES + ((NEMO,) if nemo and name == "en" else ())
             for case in load(name)[:limit]:
                 hears = {}
-                for pipeline in PIPELINES:
+                for pipeline in pipelines:
                     t0 = time.perf_counter()
                     if pipeline == "greentts":
                         segs = engine.phonemize(case.written, voice=voice)
                         key = _key(pipeline, voice, [s.ids for s in segs])
                         speak = lambda: engine.synthesize(case.written, voice=voice)  # noqa: E731
                         make = lambda: (lambda r: asr.transcribe(r.audio, r.sample_rate, lang, True))(speak())  # noqa: E731
-                    elif pipeline == "raw":
-                        ids = raw.ids(case.written, g2p_lang)
+                    elif pipeline in ("raw", NEMO):
+                        ids = raw.ids(nemo(case.written) if pipeline == NEMO else case.written, g2p_lang)
                         key = _key(pipeline, voice, ids)
                         make = lambda ids=ids: asr.transcribe(*raw.speak(ids, voice), lang, True)  # noqa: E731
                     else:
@@ -158,7 +178,7 @@ def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path) -> list
                     rows.append({"set": name, "class": case.cls, "pipeline": pipeline, "written": case.written,
                                  "spoken": case.spoken, "heard": hears[pipeline], "errors": errors, "n": n,
                                  "seconds": round(time.perf_counter() - t0, 2)})
-                worst = [r for r in rows[-3:] if r["errors"]]
+                worst = [r for r in rows[-len(pipelines):] if r["errors"]]
                 if worst:
                     print(f"[{name}/{case.cls}] {case.written}\n  " + "\n  ".join(
                         f"{r['pipeline']}: {r['errors']}/{r['n']} {r['heard']}" for r in worst), flush=True)
@@ -177,15 +197,16 @@ def summarize(rows: list[dict]) -> tuple[str, dict]:
     lines = []
     for name in dict.fromkeys(r["set"] for r in rows):
         metric = SETS[name][4]
+        pipelines = [p for p in (*PIPELINES, NEMO) if (name, "ALL", p) in agg]
         classes = sorted({c for (s, c, _) in agg if s == name and c != "ALL"}) + ["ALL"]
         lines += [f"\n**{name}** ({metric}, corpus-level; lower is better)\n",
-                  "| class | sentences | " + " | ".join(PIPELINES) + " |", "|---|---|" + "---|" * len(PIPELINES)]
+                  "| class | sentences | " + " | ".join(pipelines) + " |", "|---|---|" + "---|" * len(pipelines)]
         for cls in classes:
-            rates = {p: agg[(name, cls, p)][0] / max(agg[(name, cls, p)][1], 1) for p in PIPELINES}
+            rates = {p: agg[(name, cls, p)][0] / max(agg[(name, cls, p)][1], 1) for p in pipelines}
             summary.setdefault(name, {})[cls] = rates
             label = f"**{cls}**" if cls == "ALL" else cls
             lines.append(f"| {label} | {agg[(name, cls, PIPELINES[0])][2]} | "
-                         + " | ".join(f"{rates[p]:.3f}" for p in PIPELINES) + " |")
+                         + " | ".join(f"{rates[p]:.3f}" for p in pipelines) + " |")
     return "\n".join(lines) + "\n", summary
 
 
@@ -196,11 +217,17 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="reuse transcripts keyed by each pipeline's model input")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--nemo", action="store_true", help="add NeMo's normalizer + the raw pipeline (English)")
     args = ap.parse_args()
     out_dir = Path(args.cache or "/tmp/greentts-intelligibility")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = run(args.sets.split(","), args.limit, Cache(args.cache), out_dir)
+    nemo = Nemo(out_dir) if args.nemo else None
+    rows = run(args.sets.split(","), args.limit, Cache(args.cache), out_dir, nemo)
     table, summary = summarize(rows)
+    if nemo and nemo.seconds:
+        ms = sorted(nemo.seconds)
+        table += (f"\nNeMo normalizer: median {1000 * ms[len(ms) // 2]:.0f} ms, 90th percentile "
+                  f"{1000 * ms[int(0.9 * len(ms))]:.0f} ms per sentence ({len(ms)} sentences).\n")
     print(table)
     for name, classes in summary.items():
         peers = min(classes["ALL"]["raw"], classes["ALL"]["kokoro-onnx"])

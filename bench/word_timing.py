@@ -7,7 +7,8 @@ character by character), and each boundary between two consecutive matched words
 error (a bias) per language. Whisper base's DTW timestamps run early (its words abut, and a word after
 a pause starts up to 0.2 s before its sound), so two more references are reported: the same
 comparison less Whisper's median offset, and the waveform itself (sound onsets and offsets around
-pauses against the nearest word start and end).
+pauses against the nearest word start and end), which also measures Whisper: its word ends before a
+pause against the sound offsets, beside ours.
 
     python bench/word_timing.py [--per-lang N] [--json FILE]
 """
@@ -84,12 +85,19 @@ def sound_edges(audio: np.ndarray, rate: int, silence_s: float = 0.08) -> tuple[
     return onsets, offsets
 
 
-def edge_errors(ours: list[tuple[str, float, float]], audio: np.ndarray, rate: int) -> list[float]:
-    """Signed error of the nearest word start (end) for each sound onset (offset) heard after a pause."""
+def edge_errors(words: list[tuple[str, float, float]], audio: np.ndarray, rate: int,
+                ends_only: bool = False) -> list[float]:
+    """Signed error of the nearest word start (end) for each sound onset (offset) heard after a pause.
+
+    ``ends_only`` for Whisper, whose words abut: it gives a pause to the word after it, so its starts
+    after a pause are not meant to be onsets; its word ends before a pause are."""
     onsets, offsets = sound_edges(audio, rate)
-    starts, ends = [a for _, a, _ in ours], [b for _, _, b in ours]
+    starts, ends = [a for _, a, _ in words], [b for _, _, b in words]
     out = []
-    for edges, times in ((onsets, starts), (offsets, ends)):
+    pairs = ((offsets, ends),) if ends_only else ((onsets, starts), (offsets, ends))
+    for edges, times in pairs:
+        if not times:
+            continue
         for t in edges:
             nearest = min(times, key=lambda x: abs(x - t))
             if abs(nearest - t) < 0.25:
@@ -106,20 +114,27 @@ def _stats(errors: list[float]) -> dict[str, float]:
 def measure(engine: Engine, asr: Transcriber, texts: list[str], lang: str) -> dict[str, object]:
     whisper: list[float] = []
     edges: list[float] = []
+    our_ends: list[float] = []
+    whisper_ends: list[float] = []
     for text in texts:
         r = engine.synthesize(text, lang=lang)
         ours = [(w, a, b) for seg in r.segments for w, _, a, b in seg.spoken_words]
-        whisper += boundary_errors(ours, asr.words(r.audio, r.sample_rate, lang), lang)
+        heard = asr.words(r.audio, r.sample_rate, lang)
+        whisper += boundary_errors(ours, heard, lang)
         edges += edge_errors(ours, r.audio, r.sample_rate)
+        our_ends += edge_errors(ours, r.audio, r.sample_rate, ends_only=True)
+        whisper_ends += edge_errors(heard, r.audio, r.sample_rate, ends_only=True)
     bias = statistics.median(whisper)
     return {"sentences": len(texts), "vs_whisper": _stats(whisper),
             "vs_whisper_less_its_median_offset": _stats([e - bias for e in whisper]),
-            "vs_sound_edges": _stats(edges)}
+            "vs_sound_edges": _stats(edges),
+            "word_ends_before_a_pause_vs_sound_offsets": {"greentts": _stats(our_ends),
+                                                         "whisper": _stats(whisper_ends)}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--per-lang", type=int, default=60)
+    ap.add_argument("--per-lang", type=int, default=100)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     asr = Transcriber()

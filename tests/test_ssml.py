@@ -61,7 +61,7 @@ def test_unknown_elements_strict_and_lenient():
 
 @pytest.mark.parametrize("doc, problem", [
     ("<speak><break time='20s'/></speak>", "at most 10 s"),
-    ("<speak><break time='soon'/></speak>", "time must be like"),
+    ("<speak><break time='soon'/></speak>", "cannot read the time 'soon'"),
     ("<speak><prosody rate='x-very'>a</prosody></speak>", "rate must be"),
     ("<speak><prosody rate='400%'>a</prosody></speak>", "between 0.5 and 2"),
     ("<speak><prosody pitch='+40st'>a</prosody></speak>", "between 0.5 and 2"),
@@ -121,6 +121,15 @@ def test_chunks_carry_controls_breaks_and_marks():
 def test_text_outside_tags_is_normalized_like_plain_text():
     segs = Frontend().phonemize("<speak>Call 555-0199 on Feb. 3rd.</speak>", first_max_ids=510)
     assert [s.text for s in segs] == ["Call five five five, oh one nine nine on February third."]
+
+
+@pytest.mark.parametrize("doc, phonemes", [
+    # Kokoro's Mandarin tone arrows inside an ipa phoneme are phonemes, not symbols to read ("→" = "to")
+    ("<speak>送进了<phoneme alphabet='ipa' ph='ai→ ɕi→ jou→'>ICU</phoneme>观察。</speak>", "ai→ ɕi→ jou→"),
+    ("<speak>Say <phoneme alphabet='ipa' ph='təmˈɑtO'>tomato</phoneme>, 2 → 3.</speak>", "təmˈɑtO, tˈu tə θɹˈi"),
+])
+def test_ipa_phonemes_are_kept_exactly(doc, phonemes):
+    assert phonemes in " ".join(s.phonemes for s in Frontend().phonemize(doc, first_max_ids=510))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ..errors import GreenTTSError, InputError
 from ..models.assets import sha256_file
-from ..runtime.audio import make_public
+from ..runtime.audio import write_bytes_atomic
 from .tasks import BadLine, Task, prompt_voice_name
 
 __all__ = ["Renderer", "LocalRenderer", "Manifest", "BatchSummary", "run_batch", "render_task", "REPORT_NAME",
@@ -260,22 +260,7 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 def _write(out_dir: Path, task: Task, data: bytes, record: dict[str, Any], manifest: Manifest) -> None:
     """temp file -> fsync -> manifest record -> rename: a crash leaves the old state or the new, whole."""
-    import tempfile
-
-    path = out_dir / task.output
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        make_public(fd)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        manifest.append(record)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(out_dir / task.output, data, before_rename=lambda: manifest.append(record))
 
 
 def _base_record(task: Task, status: str) -> dict[str, Any]:

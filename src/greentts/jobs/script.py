@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..text.ssml import parse_seconds
 from ..voices.prosody import PRESETS
 
 __all__ = ["Script", "Speaker", "Turn", "Piece", "parse_script", "load_script", "STYLE_ALIASES", "ScriptError"]
@@ -237,13 +238,10 @@ def _number(value: Any, what: str, lo: float, hi: float, where: str) -> float:
 
 
 def _duration(value: str, where: str) -> float:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", value or "")
-    if not m:
-        raise ScriptError(f"{where}: cannot read the pause {value!r}; write e.g. 800ms or 1.5s")
-    seconds = float(m[1]) / (1000 if m[2] == "ms" else 1)
-    if seconds > MAX_PAUSE_S:
-        raise ScriptError(f"{where}: a pause of {seconds:g} s is longer than {MAX_PAUSE_S:g} s")
-    return seconds
+    try:
+        return parse_seconds(value, MAX_PAUSE_S, unit_required=False)
+    except ValueError as exc:
+        raise ScriptError(f"{where}: {exc}") from None
 
 
 # -- JSON / YAML scripts ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,13 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, format: str | N
           subtype: str | None = None) -> Path:
     """Encode and write atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    data = encode(audio, sample_rate, format or format_for_path(path), subtype)
+    write_bytes_atomic(path, encode(audio, sample_rate, format or format_for_path(path), subtype))
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes, before_rename: Callable[[], None] | None = None) -> None:
+    """temp file in the same folder -> fsync -> ``before_rename()`` -> rename: a crash leaves the old
+    file or the new one, whole (batch jobs record the file in their manifest before it appears)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -129,11 +136,12 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, format: str | N
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 class FileWriter:

@@ -57,7 +57,7 @@ class EnglishG2P:
                 h.count += n
         g2p = self._get(british)
         with self._lock:  # hibari's tagger/OOV net keep state; one call at a time
-            tokens = g2p.phonemize_tokens(g2p.tokenize(_hibari_normalize(text)))
+            tokens = g2p.phonemize_tokens(g2p.tokenize(_normalize_outside_markup(text)))
         # hibari's own join (G2P.__call__): a space where the text had one
         out, word_text, word_ph = [], "", ""
         for tk in tokens:
@@ -76,6 +76,29 @@ def _hibari_normalize(text: str) -> str:
     from hibari.g2p.normalize import normalize
 
     return normalize(text)
+
+
+_MARKUP_RE = re.compile(r"(\[[^\[\]\n]+\]\(/)([^()\n]+)(/\))")
+
+
+def _normalize_outside_markup(text: str) -> str:
+    """hibari's normalizer on the text, never inside ``[word](/phonemes/)`` overrides: it reads
+    symbols aloud, and a Mandarin tone arrow "→" in an override's phonemes would become "to". Each
+    override's phonemes stand aside as a letters-only key while the normalizer runs."""
+    held: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        held.append(m[2])
+        return f"{m[1]}{_key(len(held) - 1)}{m[3]}"
+
+    out = _hibari_normalize(_MARKUP_RE.sub(hold, text))
+    for i in reversed(range(len(held))):  # longest keys first: "qzqbb" must not be taken for "qzqb"
+        out = out.replace(f"(/{_key(i)}/)", f"(/{held[i]}/)")
+    return out
+
+
+def _key(i: int) -> str:
+    return "qzq" + "".join("abcdefghij"[int(d)] for d in str(i))
 
 
 def bound_words(text: str) -> str:

@@ -322,13 +322,19 @@ def _lang(code: str) -> str:
 
 
 def _seconds(value: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)", value)
+    return parse_seconds(value, MAX_BREAK_S, what="a break")
+
+
+def parse_seconds(value: str, max_s: float, what: str = "a pause", unit_required: bool = True) -> float:
+    """A duration written as "500ms" or "1.5s" (or a bare number of seconds where ``unit_required`` is
+    false), at most ``max_s``; ValueError saying what is wrong. SSML break times and script pauses."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)" + ("" if unit_required else "?") + r"\s*", value or "")
     if not m:
-        raise ValueError(f"time must be like '500ms' or '1.5s', not {value!r}")
-    s = float(m[1]) / (1000.0 if m[2] == "ms" else 1.0)
-    if s > MAX_BREAK_S:
-        raise ValueError(f"a break is at most {MAX_BREAK_S:g} s, not {value!r}")
-    return s
+        raise ValueError(f"cannot read the time {value!r}; write e.g. 500ms or 1.5s")
+    seconds = float(m[1]) / (1000.0 if m[2] == "ms" else 1.0)
+    if seconds > max_s:
+        raise ValueError(f"{what} is at most {max_s:g} s, not {value!r}")
+    return seconds
 
 
 def _rate(value: str) -> float:
