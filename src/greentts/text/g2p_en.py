@@ -92,8 +92,8 @@ def _normalize_outside_markup(text: str) -> str:
         return f"{m[1]}{_key(len(held) - 1)}{m[3]}"
 
     out = _hibari_normalize(_MARKUP_RE.sub(hold, text))
-    for i in reversed(range(len(held))):  # longest keys first: "qzqbb" must not be taken for "qzqb"
-        out = out.replace(f"(/{_key(i)}/)", f"(/{held[i]}/)")
+    for i, phonemes in enumerate(held):  # "(/key/)" is delimited: key 1 is never found inside key 11
+        out = out.replace(f"(/{_key(i)}/)", f"(/{phonemes}/)")
     return out
 
 
