@@ -49,7 +49,6 @@ def test_arrays_are_accepted_with_their_rate():
 @pytest.mark.parametrize("make, message", [
     (lambda: np.zeros(CLIP_RATE * 5, np.float32), "silent"),
     (lambda: voiced(2.0), r"2\.\d s of speech after trimming silence; at least 3 s"),
-    (lambda: voiced(31.0), r"at most 30 s"),
     (lambda: np.clip(voiced(5.0, level=3.0), -1, 1), "clipped"),
     (lambda: np.full(CLIP_RATE * 4, np.nan, np.float32), "NaN"),
     (lambda: np.zeros((2, 3, 4), np.float32), "must be 1-D"),
@@ -66,3 +65,31 @@ def test_unreadable_and_missing_files(tmp_path):
         prepare_clip(bad)
     with pytest.raises(InputError, match="does not exist"):
         prepare_clip(tmp_path / "missing.wav")
+
+
+def test_long_clips_need_window_selection_or_at_most_30_s():
+    with pytest.raises(InputError, match=r"at most 30 s without window selection"):
+        prepare_clip(voiced(31.0), CLIP_RATE, window=False)
+    clip = prepare_clip(voiced(31.0), CLIP_RATE)
+    assert clip.window is not None and 5.0 <= clip.duration_s <= 8.0
+    assert clip.recording_s == pytest.approx(31.0, abs=0.3) and clip.transcript_s == clip.recording_s
+
+
+def test_the_cleanest_window_is_chosen_and_reported():
+    """18 s: 6 s under loud noise, 6 s clean speech with pauses, 6 s clipped; the window is the clean part."""
+    rng = np.random.default_rng(1)
+    pause = np.zeros(CLIP_RATE // 2, np.float32)
+    noisy = voiced(6.0, seed=2) + 0.08 * rng.standard_normal(6 * CLIP_RATE).astype(np.float32)
+    clean = np.concatenate([voiced(2.5, f0=120.0), pause, voiced(2.5, f0=130.0), pause])
+    clipped = np.clip(voiced(6.0, level=2.0, seed=3), -1.0, 1.0)
+    rec = np.concatenate([noisy, clean, clipped])
+    clip = prepare_clip(rec, CLIP_RATE)
+    w = clip.window
+    assert w is not None and w.candidates > 50
+    assert 5.0 <= clip.duration_s <= 8.0 and w.end_s - w.start_s == pytest.approx(clip.duration_s, abs=0.05)
+    assert 5.5 <= w.start_s and w.end_s <= 12.6  # inside the clean part (6-12 s), give or take a frame
+    assert w.clipped == 0.0 and w.voiced > 0.5 and w.snr_db > 20
+    assert set(w.as_dict()) == {"start_s", "end_s", "snr_db", "voiced", "clipped", "candidates"}
+    # the same recording without window selection is refused for its clipping
+    with pytest.raises(InputError, match="clipped"):
+        prepare_clip(rec, CLIP_RATE, window=False)

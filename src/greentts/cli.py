@@ -167,7 +167,7 @@ def voices(lang: Optional[str] = typer.Option(None, "--lang", help="filter: en, 
 
 @app.command()
 def enroll(
-    clip: Path = typer.Argument(..., help="reference recording, 3-30 s of one speaker (wav, flac, ogg, mp3)"),
+    clip: Path = typer.Argument(..., help="reference recording of one speaker, 3 s or more (wav, flac, ogg, mp3; a longer one is cut to its cleanest 5-8 s)"),
     name: str = typer.Option(..., "--name", help="name of the new voice (a-z, 0-9, '_' or '-')"),
     text: Optional[str] = typer.Option(None, "--text", help="what the clip says (else Whisper transcribes it "
                                                             "if the asr extra is installed)"),

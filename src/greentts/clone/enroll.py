@@ -50,19 +50,25 @@ from .analysis import PitchStats, pitch_stats
 
 __all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress"]
 
-ENROLL_VERSION = 3  # bump when the method changes: cached enrollments of older versions are redone
-STEPS = 32
+ENROLL_VERSION = 4  # bump when the method changes: cached enrollments of older versions are redone
+STEPS = 20
 LR = 0.1
 W_F0 = 8.0
 W_RATE = 4.0
 W_REG = 0.02
 W_REG_TIMBRE = 0.6  # extra weight on the timbre half (articulation lives in the decoder style)
+W_GE2E = 1.0  # 1 - cos of Resemblyzer's GE2E (a second encoder in the loss; judges then use others)
+W_SPEC = 0.2  # long-term spectral envelope of the synthesis vs the reference (what CAM++'s mean-normalised
+              # features cannot see: spectral tilt, formant region levels, the recording's colour)
 PROSODY_STEPS = 40
-CALIBRATION_STEPS = 12
+CALIBRATION_STEPS = 8
 PITCH_TOLERANCE = 0.05  # calibrate when the audio's median F0 is further than this from the reference
 F0_BAR = 0.10  # a clone's median F0 should be within 10 % of the reference's
 SIMILARITY_GIVE = 0.02  # CAM++ similarity a pitch calibration may cost and still be kept ...
 SIMILARITY_GIVE_OVER_BAR = 0.05  # ... or when the uncalibrated pitch is outside F0_BAR
+# Measurements only (tools/clone_oracle.py): (reference, synthesized audio tensor) -> extra loss term.
+# Never set by greentts itself.
+EXTRA_LOSS: Callable[[Any, Any], Any] | None = None
 WINDOW_FRAMES: int | None = 80  # decode 2 s of each training sentence per step (25 ms frames)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -92,6 +98,7 @@ class Reference:
     lang_source: str  # "given" | "text" | "asr" | "default"
     text: str | None
     text_source: str | None  # "given" | "asr" | None
+    ge2e: np.ndarray | None = None  # GE2E (256), unit length, pauses trimmed
 
 
 @dataclass
@@ -104,16 +111,21 @@ class Prior:
     spread: np.ndarray  # (256,)
     weights: np.ndarray  # (194, 256) ridge map [emb diff (192), logf0 diff, 1] -> delta
     held_out: list[str] = field(default_factory=list)  # voices the map was not fitted on (for tests)
+    ge2e: dict[str, np.ndarray] = field(default_factory=dict)  # stock voice -> mean GE2E embedding
 
     @classmethod
     def load(cls) -> Prior:
-        path = files("greentts") / "data" / "clone_prior.npz"
+        data = files("greentts") / "data"
+        path = data / "clone_prior.npz"
         try:
             with np.load(str(path)) as z:
-                return cls([str(v) for v in z["voices"]], z["emb"], z["logf0"], z["spread"], z["weights"],
-                           [str(v) for v in z["held_out"]])
+                prior = cls([str(v) for v in z["voices"]], z["emb"], z["logf0"], z["spread"], z["weights"],
+                            [str(v) for v in z["held_out"]])
+            with np.load(str(data / "stock_ge2e.npz")) as z:
+                prior.ge2e = {str(v): e for v, e in zip(z["voices"], z["emb"])}
         except (OSError, KeyError) as exc:
-            raise ModelError(f"the cloning prior {path} is missing or damaged ({exc}); reinstall greentts") from exc
+            raise ModelError(f"the cloning prior in {data} is missing or damaged ({exc}); reinstall greentts") from exc
+        return prior
 
     def features(self, emb: np.ndarray, logf0: float, base: int) -> np.ndarray:
         return np.concatenate([emb - self.emb[base], [logf0 - self.logf0[base], 1.0]]).astype(np.float32)
@@ -144,6 +156,7 @@ class Enroller:
         self._lock = threading.RLock()  # one optimisation at a time (they use all cores anyway)
         self._prepared: dict[str, Any] = {}
         self._asr: Any = None
+        self._ge2e: Any = None
         self._cache_dir = Path(cache_dir)
         self._synth = synth  # (table, ids) -> 24 kHz audio on the ONNX path, for scoring
         self._warm_up()
@@ -154,10 +167,19 @@ class Enroller:
         t = np.arange(24000, dtype=np.float32) / 24000
         vowel = sum(np.sin(2 * np.pi * 140.0 * k * t) / k for k in range(1, 12)).astype(np.float32) * 0.1
         self.encoder.embed_numpy(vowel, 24000)
+        self.ge2e().embed_numpy(vowel)
         try:
             pitch_stats(vowel, 24000)
         except ValueError:
             pass
+
+    def ge2e(self) -> Any:
+        """The differentiable GE2E encoder (loaded on first use)."""
+        if self._ge2e is None:
+            from .ge2e import Ge2eEncoder, fetch_ge2e_weights
+
+            self._ge2e = Ge2eEncoder(fetch_ge2e_weights(self._cache_dir))
+        return self._ge2e
 
     @property
     def kokoro(self) -> Any:
@@ -181,6 +203,7 @@ class Enroller:
         with ThreadPoolExecutor(1, thread_name_prefix="greentts-pitch") as pool:
             pitch_job = pool.submit(pitch_stats, clip.audio, clip.sample_rate)
             emb = self._unit(self.encoder.embed_numpy(clip.audio, clip.sample_rate))
+            ge2e = self._unit(self.ge2e().embed_numpy(clip.audio))
         try:
             pitch = pitch_job.result()
         except ValueError as exc:
@@ -189,7 +212,7 @@ class Enroller:
         lang_source = "given" if lang else ("text" if text else "default")
         if lang is None and text:
             lang = "zh" if mostly_han(text) else "en"
-        ref = Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source)
+        ref = Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source, ge2e)
         return self.transcribe(ref) if transcribe else ref
 
     def transcribe(self, ref: Reference) -> Reference:
@@ -226,14 +249,25 @@ class Enroller:
 
     # -- preview ---------------------------------------------------------------------------------
 
-    def candidates(self, exclude: tuple[str, ...] = ()) -> list[int]:
-        return [i for i, v in enumerate(self.prior.voices) if v not in exclude]
+    def candidates(self, exclude: tuple[str, ...] = (), lang: str | None = None) -> list[int]:
+        """Stock voices enrollment may start from: those of ``lang`` (when given) not in ``exclude``."""
+        return [i for i, v in enumerate(self.prior.voices)
+                if v not in exclude and (lang is None or voice_language(v) == lang)]
 
     def nearest(self, ref: Reference, exclude: tuple[str, ...] = ()) -> tuple[str, float]:
-        """The stock voice whose embedding is closest to the reference, and the cosine."""
-        idx = self.candidates(exclude)
+        """The stock voice of the reference's language closest to it, and its CAM++ cosine.
+
+        Closest = the highest sum of CAM++ and GE2E cosines: two encoders with different front ends
+        (mean-normalised log-mel vs linear mel) agree on a start voice far more often than either
+        agrees with an encoder that neither is (measured in ``docs/cloning.md``).
+        """
+        idx = self.candidates(exclude, ref.lang) or self.candidates(exclude)
         cos = self.prior.emb[idx] @ ref.embedding
-        best = int(np.argmax(cos))
+        score = cos.copy()
+        if ref.ge2e is not None and self.prior.ge2e:
+            score += np.array([float(self.prior.ge2e[self.prior.voices[i]] @ ref.ge2e)
+                               if self.prior.voices[i] in self.prior.ge2e else 0.0 for i in idx])
+        best = int(np.argmax(score))
         return self.prior.voices[idx[best]], float(cos[best])
 
     def preview(self, ref: Reference, exclude: tuple[str, ...] = ()) -> tuple[str, np.ndarray]:
@@ -272,6 +306,10 @@ class Enroller:
             start = self.table(base, delta0)
             rate_ratio = self.rate_ratio(ref, start)
             targets = self._rate_targets(prepared, start, rate_ratio)
+            with torch.no_grad():
+                ltas_ref = spectral_envelope(torch, torch.from_numpy(np.ascontiguousarray(ref.clip.audio, np.float32)))
+            ge2e = self.ge2e() if W_GE2E > 0 else None
+            e_ge2e = torch.from_numpy(ge2e.embed_numpy(ref.clip.audio)) if ge2e is not None else None
             delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=LR)
             history: list[dict[str, float]] = []
@@ -287,6 +325,16 @@ class Enroller:
                 cos = torch.nn.functional.cosine_similarity(emb, e_ref, dim=0)
                 loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
                 loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean() + W_REG_TIMBRE * (delta[:128] ** 2).mean()
+                loss_ge2e = torch.zeros(())
+                if ge2e is not None:
+                    loss_ge2e = 1 - ge2e.embed(out.audio) @ e_ge2e
+                    loss = loss + W_GE2E * loss_ge2e
+                if EXTRA_LOSS is not None:
+                    loss = loss + EXTRA_LOSS(ref, out.audio)
+                loss_spec = torch.zeros(())
+                if W_SPEC > 0:
+                    loss_spec = ((spectral_envelope(torch, out.audio) - ltas_ref) ** 2).mean()
+                    loss = loss + W_SPEC * loss_spec
                 loss_rate = torch.zeros(())
                 if targets is not None:
                     loss_rate = (torch.log(spoken_rate(k, prep, out.dur_float)) - math.log(targets[i])) ** 2
@@ -295,7 +343,8 @@ class Enroller:
                 loss.backward()
                 opt.step()
                 history.append({"cos": round(float(cos.detach()), 4), "f0": float(loss_f0.detach()),
-                                "rate": float(loss_rate.detach())})
+                                "rate": float(loss_rate.detach()), "spec": float(loss_spec.detach()),
+                                "ge2e": float(loss_ge2e.detach())})
                 if progress is not None:
                     progress("refine", step + 1, steps)
         return delta.detach().numpy().astype(np.float32), {"steps": len(history), "history": history,
@@ -353,7 +402,9 @@ class Enroller:
                 parts.append(np.zeros(round(seg.pause_s * 24000), np.float32))
         if not parts:
             return None
-        return speech_duration(np.concatenate(parts)) / ref.clip.duration_s
+        # a given transcript covers the whole recording; Whisper's covers the clip (the chosen window)
+        spoken = ref.clip.transcript_s if ref.text_source == "given" else ref.clip.duration_s
+        return speech_duration(np.concatenate(parts)) / spoken
 
     def _rate_targets(self, prepared: list[Any], table: np.ndarray, ratio: float | None) -> list[float] | None:
         """Per training sentence: ``table``'s predicted speaking rate there, times ``ratio``."""
@@ -414,12 +465,16 @@ class Enroller:
         return half.numpy().astype(np.float32)
 
     def score(self, ref: Reference, table: np.ndarray, sentence: str | None = None) -> dict[str, float]:
-        """Similarity (CAM++ cosine) and pitch of ``table`` speaking a validation sentence (ONNX path when
-        the enroller was given ``synth``, else torch)."""
+        """Similarity (CAM++ cosine; GE2E cosine and their sum, ``combined``) and pitch of ``table`` speaking
+        a validation sentence (ONNX path when the enroller was given ``synth``, else torch)."""
         text = sentence or VALIDATION_SENTENCE[ref.lang]
         audio = self.speak(table, [i for seg in self.frontend.phonemize(text, lang=ref.lang) for i in seg.ids])
         emb = self._unit(self.encoder.embed_numpy(audio, 24000))
         out = {"similarity": float(emb @ ref.embedding)}
+        out["combined"] = out["similarity"]
+        if ref.ge2e is not None:
+            out["ge2e_similarity"] = float(self._unit(self.ge2e().embed_numpy(audio)) @ ref.ge2e)
+            out["combined"] += out["ge2e_similarity"]
         try:
             out["f0_median_hz"] = pitch_stats(audio, 24000).median_hz
         except ValueError:
@@ -436,6 +491,24 @@ def spoken_rate(k: Any, prep: Any, dur_float: Any) -> Any:
     """Predicted phoneme ids per second, without the silence at both ends (the pad tokens and the final
     punctuation carry it)."""
     return (prep.n_ids - 1) / (dur_float[1:-2].sum() * k.FRAME_S)
+
+
+def voice_language(name: str) -> str | None:
+    """"en" or "zh" for stock voices that speak it (Kokoro's a*/b* and z* voices), else None."""
+    if len(name) > 2 and name[2] == "_" and name[1] in "fm":
+        return {"a": "en", "b": "en", "z": "zh"}.get(name[0])
+    return None
+
+
+def spectral_envelope(torch: Any, audio: Any) -> Any:
+    """Long-term average log-mel spectrum (80 Kaldi bins up to 8 kHz) of 24 kHz audio over its speech
+    frames (within 35 dB of the loudest), level removed (mean over bins subtracted): the envelope's shape."""
+    from .campplus import kaldi_fbank, resample_24k_to_16k
+
+    fb = kaldi_fbank(resample_24k_to_16k(audio))
+    energy = fb.detach().logsumexp(dim=1)
+    mean = fb[energy > energy.max() - 8.0].mean(dim=0)
+    return mean - mean.mean()
 
 
 def log_f0_centre(torch: Any, f0: Any) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 from . import require
 from .analysis import pitch_stats
 
-__all__ = ["REFERENCE_TEXT", "HELD_OUT_SENTENCES", "reference_clip", "Judge", "VoiceScore"]
+__all__ = ["REFERENCE_TEXT", "HELD_OUT_SENTENCES", "reference_clip", "Judge", "SpeakerJudges", "VoiceScore"]
 
 REFERENCE_TEXT = {
     "en": ("I moved to the coast three years ago, and I still walk along the harbour every evening. "
@@ -113,3 +113,56 @@ class Judge:
         joined = np.concatenate(audio_all)
         return VoiceScore(voice, float(np.mean(cams)), float(np.mean(ges)), pitch_stats(joined, 24000).median_hz,
                           float(np.mean(errs)), len(joined) / 24000)
+
+
+class SpeakerJudges:
+    """Speaker encoders that judge clones, each an ``embed`` of 24 kHz audio, plus Whisper for intelligibility.
+
+    ``campplus`` is the encoder enrollment's loss uses; ``ge2e`` (Resemblyzer) and ``ecapa`` are in no loss
+    and were not used to fit the preview map: they are the judges a clone cannot have been fitted to.
+    """
+
+    def __init__(self, cache_dir: Any) -> None:
+        from pathlib import Path
+
+        from ..quality.asr import Transcriber
+        from .campplus import SpeakerEncoder, fetch_campplus_weights
+        from .ecapa import EcapaEncoder, fetch_ecapa_weights
+
+        require("resemblyzer")
+        from resemblyzer import VoiceEncoder
+
+        self._campplus = SpeakerEncoder(fetch_campplus_weights(Path(cache_dir)))
+        self._ge2e = VoiceEncoder(device="cpu", verbose=False)
+        self._ecapa = EcapaEncoder(fetch_ecapa_weights(Path(cache_dir)))
+        self._fns = {"campplus": lambda a: self._campplus.embed_numpy(a, 24000), "ge2e": self._embed_ge2e,
+                     "ecapa": lambda a: self._ecapa.embed(a, 24000)}
+        self._asr = Transcriber(Path(cache_dir))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._fns)
+
+    def _embed_ge2e(self, audio: np.ndarray) -> np.ndarray:
+        import soxr
+        from resemblyzer import preprocess_wav
+
+        wav = preprocess_wav(soxr.resample(audio, 24000, 16000).astype(np.float32), source_sr=16000)
+        return self._ge2e.embed_utterance(wav)
+
+    def embed(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: np.asarray(f(np.asarray(audio, np.float32)), np.float32).reshape(-1) for k, f in self._fns.items()}
+
+    @staticmethod
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    def error_rate(self, audio: list[np.ndarray], lang: str, n: int) -> float:
+        """Mean WER (en) / CER (zh) of ``audio``: the first ``n`` held-out sentences read in order."""
+        from ..quality.asr import char_error_rate, word_error_rate
+
+        errs = []
+        for text, a in zip(HELD_OUT_SENTENCES[lang][:n], audio):
+            hyp = self._asr.transcribe(a, 24000, lang)
+            errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
+        return float(np.mean(errs))

@@ -38,7 +38,7 @@ class ServerConfig(_Strict):
                              "/openapi.json open to callers without a key (false: they need one)")
     max_body_mb: float = Field(2.0, gt=0.0, description="largest request body, except enrollment uploads")
     max_upload_mb: float = Field(20.0, gt=0.0, description="largest enrollment upload")
-    max_upload_s: float = Field(60.0, gt=0.0, description="longest enrollment upload (3-30 s of speech is used)")
+    max_upload_s: float = Field(60.0, gt=0.0, description="longest enrollment upload (its cleanest 5-8 s of speech is used)")
     keep_reports: int = Field(1024, ge=0, description="finished requests whose energy report stays queryable")
 
     def keys(self) -> tuple[str, ...]:

@@ -267,7 +267,7 @@ def _check_upload(path: Path, max_s: float) -> None:
         raise HTTPError(400, f"the upload is not readable audio: {exc}", param="file", code="bad_audio") from None
     if info.frames / info.samplerate > max_s:
         raise HTTPError(413, f"the upload is {info.frames / info.samplerate:.0f} s long; the limit is {max_s:g} s "
-                             "(3-30 s of speech is used)", param="file", code="upload_too_long")
+                             "(its cleanest 5-8 s of speech is used)", param="file", code="upload_too_long")
 
 
 @router.get("/v1/voices/jobs/{job_id}", responses=responses(401, 404))

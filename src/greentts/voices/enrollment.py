@@ -109,11 +109,13 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
             s_prev = enroller.score(ref, table0)
             s_ref = enroller.score(ref, table1)
             timings["score_s"] = time.perf_counter() - t
-            # Keep whichever table is closer to the reference on the validation sentence.
-            if s_ref["similarity"] >= s_prev["similarity"]:
-                final, chosen, s_final, d_final = table1, "refined", s_ref, delta
-            else:
-                final, chosen, s_final, d_final = table0, "preview", s_prev, delta0
+            # Keep whichever table is closest to the reference on the validation sentence (CAM++ + GE2E);
+            # the start voice itself is a candidate, so a clone is never further than it.
+            options = [(s_ref["combined"], 2, table1, "refined", s_ref, delta),
+                       (s_prev["combined"], 1, table0, "preview", s_prev, delta0),
+                       (s_base["combined"], 0, np.ascontiguousarray(store.get(base).table, dtype=np.float32), "base",
+                        s_base, np.zeros_like(delta0))]
+            _, _, final, chosen, s_final, d_final = max(options, key=lambda o: (o[0], o[1]))
             f0 = s_final.get("f0_median_hz")
             target = ref.pitch.median_hz
             if f0 and abs(f0 / target - 1) > PITCH_TOLERANCE and not job._cancel.is_set():
@@ -143,7 +145,10 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
                                 "preview": round(s_prev["similarity"], 4),
                                 "refined": round(s_ref["similarity"], 4),
                                 "nearest_stock_embedding": round(nearest_cos, 4),
-                                "measured_on": "validation sentence, CAM++ cosine"},
+                                "ge2e": {k: round(v.get("ge2e_similarity", float("nan")), 4) for k, v in
+                                         (("reached", s_final), ("base_voice", s_base), ("preview", s_prev),
+                                          ("refined", s_ref))},
+                                "measured_on": "validation sentence, CAM++ cosine (and GE2E)"},
                     clone_f0_median_hz=round(s_final.get("f0_median_hz", float("nan")), 2),
                     time_s={k: round(v, 3) for k, v in timings.items()},
                     energy=_energy(engine, tally))
@@ -172,6 +177,7 @@ def _meta(clip: Clip, ref: Any, base: str, exclude: tuple[str, ...], steps: int,
 
     return {
         "clip_sha256": clip.sha256, "clip_s": round(clip.duration_s, 3), "clip_source": clip.source,
+        "clip_window": clip.window.as_dict() if clip.window is not None else None,
         "language": "zh" if ref.lang == "zh" else "en-us",
         "language_name": "enrolled (Mandarin reference)" if ref.lang == "zh" else "enrolled (English reference)",
         "lang_source": ref.lang_source, "transcript": ref.text, "transcript_source": ref.text_source,
