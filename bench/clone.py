@@ -12,11 +12,12 @@ one run, each judged by every speaker encoder against the **reference clip** (wh
   enrollment, against the reference: what a perfect clone scores on this material.
 
 Every voice reads the same held-out sentences (never used in enrollment). The share of the gap closed
-is ``(clone - stock) / (ceiling - stock)``. Judges: CAM++ (used in enrollment's loss), Resemblyzer
-GE2E and ECAPA (neither in any loss nor in fitting the preview map). Intelligibility: Whisper base WER
-(en) / CER (zh) of the clone and of its start voice on the held-out sentences.
+is ``(clone - stock) / (ceiling - stock)``. Judges: CAM++ and Resemblyzer GE2E (both in enrollment's
+loss and in its choice of start voice) and ECAPA (SpeechBrain's VoxCeleb model: in no loss, not used to
+fit the preview map, never used to choose anything). Intelligibility: Whisper base WER (en) / CER (zh)
+of the clone and of its start voice on the held-out sentences.
 
-    .venv/bin/python bench/clone.py                   # all 17 speakers, about 50 minutes on 2 vCPUs
+    .venv/bin/python bench/clone.py                   # all 17 speakers, about 35 minutes on 2 vCPUs
     .venv/bin/python bench/clone.py --speakers lj,s4  # some
 """
 
