@@ -261,7 +261,9 @@ class Enroller:
         (mean-normalised log-mel vs linear mel) agree on a start voice far more often than either
         agrees with an encoder that neither is (measured in ``docs/cloning.md``).
         """
-        idx = self.candidates(exclude, ref.lang) or self.candidates(exclude)
+        lang = None if ref.lang_source == "default" else ref.lang  # not known yet: English or Mandarin voices
+        idx = ([i for i in self.candidates(exclude, lang) if voice_language(self.prior.voices[i]) is not None]
+               or self.candidates(exclude))
         cos = self.prior.emb[idx] @ ref.embedding
         score = cos.copy()
         if ref.ge2e is not None and self.prior.ge2e:

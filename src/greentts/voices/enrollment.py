@@ -100,6 +100,12 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
         with engine.accountant.unit(threads) as unit:
             unit.assign((tally, 1.0))
             ref = enroller.transcribe(ref)
+            from ..clone.enroll import voice_language
+
+            if voice_language(base) != ref.lang:  # Whisper found the language after the preview: start again there
+                base, delta0 = enroller.preview(ref, exclude)
+                table0 = enroller.table(base, delta0)
+                nearest_cos = float(enroller.nearest(ref, exclude)[1])
             meta.update(_meta(clip, ref, base, exclude, steps, text, lang), status="preview")
             delta, stats = enroller.refine(ref, base, delta0, steps, progress=report, cancel=job._cancel)
             table1 = enroller.table(base, delta)
