@@ -311,7 +311,9 @@ class Enroller:
             with torch.no_grad():
                 ltas_ref = spectral_envelope(torch, torch.from_numpy(np.ascontiguousarray(ref.clip.audio, np.float32)))
             ge2e = self.ge2e() if W_GE2E > 0 else None
-            e_ge2e = torch.from_numpy(ge2e.embed_numpy(ref.clip.audio)) if ge2e is not None else None
+            e_ge2e = None
+            if ge2e is not None:  # the analysis already embedded the clip
+                e_ge2e = torch.from_numpy(ref.ge2e if ref.ge2e is not None else self._unit(ge2e.embed_numpy(ref.clip.audio)))
             delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=LR)
             history: list[dict[str, float]] = []
