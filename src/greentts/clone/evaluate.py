@@ -54,6 +54,15 @@ def reference_clip(engine: Any, voice: str, lang: str, alter: float = 1.0) -> np
     return audio
 
 
+def resemblyzer_embedding(encoder: Any, audio: np.ndarray, sr: int) -> np.ndarray:
+    """Resemblyzer's own utterance embedding (its preprocessing: 16 kHz, volume, voice-activity trim)."""
+    import soxr
+    from resemblyzer import preprocess_wav
+
+    wav = preprocess_wav(soxr.resample(audio, sr, 16000).astype(np.float32), source_sr=16000)
+    return encoder.embed_utterance(wav)
+
+
 @dataclass
 class VoiceScore:
     voice: str
@@ -85,11 +94,7 @@ class Judge:
         self.asr = Transcriber(Path(cache_dir))
 
     def _ge2e(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        import soxr
-        from resemblyzer import preprocess_wav
-
-        wav = preprocess_wav(soxr.resample(audio, sr, 16000).astype(np.float32), source_sr=16000)
-        return self.ge2e.embed_utterance(wav)
+        return resemblyzer_embedding(self.ge2e, audio, sr)
 
     @staticmethod
     def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -144,11 +149,7 @@ class SpeakerJudges:
         return tuple(self._fns)
 
     def _embed_ge2e(self, audio: np.ndarray) -> np.ndarray:
-        import soxr
-        from resemblyzer import preprocess_wav
-
-        wav = preprocess_wav(soxr.resample(audio, 24000, 16000).astype(np.float32), source_sr=16000)
-        return self._ge2e.embed_utterance(wav)
+        return resemblyzer_embedding(self._ge2e, audio, 24000)
 
     def embed(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         return {k: np.asarray(f(np.asarray(audio, np.float32)), np.float32).reshape(-1) for k, f in self._fns.items()}
