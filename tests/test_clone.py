@@ -269,6 +269,32 @@ def test_synthesis_with_enrolled_voices_and_presets_never_imports_torch(clone_en
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
+def test_torch_rebuild_and_onnx_graph_apply_adain_offsets_alike(clone_engine):
+    """The offsets enrollment learns in torch must mean the same thing in the ONNX graph that speaks them:
+    same layer order, same place (added to each AdaIN projection's output)."""
+    from greentts.clone.evaluate import HELD_OUT_SENTENCES
+
+    enr = clone_engine.enroller()
+    ids = [i for seg in clone_engine.frontend.phonemize(HELD_OUT_SENTENCES["en"][0], lang="en") for i in seg.ids]
+    table = clone_engine.voices.get("am_michael").table
+    rng = np.random.default_rng(1)
+    offsets = (rng.choice([-1.0, 1.0], enr.adain_spread().shape) * enr.adain_spread()).astype(np.float32)
+    prep = enr.kokoro.prepare(ids)
+    torch_plain, torch_moved = (enr.kokoro.synthesize(prep, table[prep.n_ids - 1], adain=a) for a in (None, offsets))
+    onnx_plain, onnx_moved = (enr.speak(table, ids, a) for a in (None, offsets))
+    assert len(onnx_plain) == len(onnx_moved)
+
+    def spectrum(x):  # long-term log spectrum, 64 bands
+        from scipy.signal import welch
+
+        return np.log(welch(x, 24000, nperseg=1024)[1][:384].reshape(64, 6).mean(axis=1) + 1e-10)
+
+    d_torch = spectrum(torch_moved) - spectrum(torch_plain)
+    d_onnx = spectrum(onnx_moved) - spectrum(onnx_plain)
+    assert np.abs(d_onnx).mean() > 0.3  # the offsets change the voice materially ...
+    assert np.corrcoef(d_torch, d_onnx)[0, 1] > 0.9  # ... and the same way on both paths
+
+
 # -- real human speakers (bench/real_voices.py: recordings taken out of PyPI packages) ---------------
 
 REAL = {"daniel": "en", "s4": "zh"}  # an English actor (14 s of film audio: windowed), a Mandarin speaker

@@ -109,3 +109,34 @@ def test_a_corrupt_enrolled_file_is_a_clear_error(tmp_path):
         VoiceStore(tmp_path).get("v1")
     with pytest.raises(VoiceError, match="stock voice and cannot be deleted"):
         store.delete("af_heart")
+
+
+def test_enrolled_adain_offsets_round_trip_and_blend(tmp_path):
+    from greentts.voices.store import ADAIN_DIM
+
+    store = VoiceStore(tmp_path)
+    table = store.get("af_heart").table
+    offsets = np.linspace(-0.5, 0.5, ADAIN_DIM, dtype=np.float32)
+    store.save("rich", table, {}, adain=offsets)
+    fresh = VoiceStore(tmp_path)
+    v = fresh.get("rich")
+    assert v.adain is not None and np.allclose(v.adain, offsets, atol=1e-3)  # stored as float16
+    assert fresh.get("af_heart").adain is None  # stock voices: zeros
+    half = fresh.get("rich:0.5,af_heart:0.5")  # a stock part contributes zeros
+    assert np.allclose(half.adain, 0.5 * v.adain, atol=1e-6)
+    assert fresh.get("af_heart:0.5,am_michael:0.5").adain is None
+    from greentts.voices.prosody import apply_preset
+
+    assert np.array_equal(apply_preset(v, "calm").adain, v.adain)  # presets change prosody, keep timbre
+    with pytest.raises(VoiceError, match="AdaIN offsets must be"):
+        store.save("bad", table, {}, adain=np.zeros(10))
+    with pytest.raises(VoiceError, match="AdaIN offsets must be"):
+        store.save("bad", table, {}, adain=np.full(ADAIN_DIM, np.inf))
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_store_and_graph_agree_on_the_adain_width():
+    from greentts.models.optimize import ADAIN_DIM as GRAPH
+    from greentts.voices.store import ADAIN_DIM as STORE
+
+    assert GRAPH == STORE

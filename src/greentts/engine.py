@@ -259,8 +259,9 @@ class Engine:
                     onnx = kokoro_model_path(self.config.cache_dir)  # the original graph: node names map weights
                     session = self.backends["kokoro"].new_session(self.latency_threads)
 
-                    def synth(table: np.ndarray, ids: list[int]) -> np.ndarray:  # the real (ONNX) path
-                        voice = Voice("_enrolling", "en-us", "enrolling", "unknown", ("kokoro",), table)
+                    def synth(table: np.ndarray, ids: list[int], adain: np.ndarray | None = None) -> np.ndarray:
+                        # the real (ONNX) path
+                        voice = Voice("_enrolling", "en-us", "enrolling", "unknown", ("kokoro",), table, adain)
                         return session.synthesize(ids, voice, 1.0, 0)
 
                     self._enroller = Enroller(onnx, self._cache_dir(), self.frontend, self.voices,

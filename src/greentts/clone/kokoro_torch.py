@@ -340,6 +340,36 @@ class TorchKokoro:
             torch.set_num_threads(threads)
         self.model = _build_kmodel()
         _load_weights(self.model, Path(onnx_path))
+        self._adain: "torch.Tensor | None" = None
+        self.adain_layout = self._hook_adain()
+
+    def _hook_adain(self) -> list[tuple[str, int, int]]:
+        """Hook every decoder AdaIN projection (``fc``: style -> per-channel scale and shift) so that a
+        per-voice offset vector can be added to its output, as the rewritten ONNX graph's ``adain`` input
+        does (:func:`greentts.models.optimize.adain_layout`: same keys, same order)."""
+        fcs = sorted((f"decoder.{name}", mod) for name, mod in self.model.decoder.named_modules()
+                     if name.endswith(".fc") and isinstance(mod, torch.nn.Linear))
+        layout, offset = [], 0
+        for key, mod in fcs:
+            dim = int(mod.out_features)
+
+            def hook(_mod, _inp, out, a=offset, b=offset + dim):  # noqa: ANN001, ANN202
+                return out if self._adain is None else out + self._adain[a:b]
+
+            mod.register_forward_hook(hook)
+            layout.append((key, offset, dim))
+            offset += dim
+        return layout
+
+    @property
+    def adain_dim(self) -> int:
+        return sum(d for _, _, d in self.adain_layout)
+
+    def adain_outputs(self, timbre: "torch.Tensor") -> "torch.Tensor":
+        """What every AdaIN projection gives for (V, 128) timbre halves: (V, adain_dim), no offset."""
+        mods = dict(self.model.named_modules())
+        with torch.no_grad():
+            return torch.cat([mods[key](timbre) for key, _, _ in self.adain_layout], dim=1)
 
     def prepare(self, ids: list[int]) -> Prepared:
         """Run and cache the style-independent encoders for phoneme ``ids`` (without the 0 pads)."""
@@ -365,12 +395,13 @@ class TorchKokoro:
 
     def forward(self, prep: Prepared, style: "torch.Tensor", speed: float = 1.0,
                 durations: "torch.Tensor | None" = None, audio: bool = True,
-                window: tuple[int, int] | None = None) -> Forward:
+                window: tuple[int, int] | None = None, adain: "torch.Tensor | None" = None) -> Forward:
         """Predictor (+ decoder when ``audio``) for a (1, 256) ``style``; gradients flow to ``style``.
 
         Durations are rounded (not differentiable); pass ``durations`` to hold them fixed. ``window``
         (first frame, frame count) decodes only that stretch of frames (the decoder is convolutional, so
-        this is the same audio up to edge effects, at a fraction of the cost).
+        this is the same audio up to edge effects, at a fraction of the cost). ``adain`` (``adain_dim``
+        values, or None for zeros) is added to the decoder's AdaIN projections; gradients flow to it.
         """
         m = self.model
         s = style[:, 128:]
@@ -392,12 +423,19 @@ class TorchKokoro:
                 a = max(0, min(window[0], asr.shape[-1] - window[1]))
                 b = a + window[1]
                 asr, f0_in, n_in = asr[..., a:b], f0[..., 2 * a:2 * b], n_pred[..., 2 * a:2 * b]
-            wav = m.decoder(asr, f0_in, n_in, style[:, :128]).squeeze()
+            self._adain = adain
+            try:
+                wav = m.decoder(asr, f0_in, n_in, style[:, :128]).squeeze()
+            finally:
+                self._adain = None
         return Forward(wav, dur, dur_float, f0.squeeze(0))
 
-    def synthesize(self, prep: Prepared, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+    def synthesize(self, prep: Prepared, style: np.ndarray, speed: float = 1.0,
+                   adain: np.ndarray | None = None) -> np.ndarray:
         """24 kHz float32 audio (no gradient), for checks."""
         with torch.no_grad():
-            out = self.forward(prep, torch.as_tensor(np.asarray(style, np.float32).reshape(1, 256)), speed)
+            a = None if adain is None else torch.as_tensor(np.asarray(adain, np.float32).reshape(-1))
+            out = self.forward(prep, torch.as_tensor(np.array(style, np.float32).reshape(1, 256)), speed,
+                               adain=a)
         assert out.audio is not None
         return out.audio.numpy().astype(np.float32)

@@ -17,6 +17,12 @@ The rewrite also exposes the duration predictor's result as a second output, ``d
 (600 samples at 24 kHz) per input token, pads included, after speed and rounding: exactly the
 lengths the decoder renders, from which word timestamps are computed. It adds an output only, so the
 audio is unchanged.
+
+And it adds an input, ``adain`` (float32, ``ADAIN_DIM`` values): per-voice offsets added to the outputs of
+the decoder's 58 AdaIN projections (``fc``: the 128-d timbre style -> each layer's per-channel scale and
+shift). Stock voices feed zeros, which changes nothing (``x + 0`` is exact); an enrolled voice carries
+the offsets enrollment learned (``greentts.clone``), a far richer description of a voice than the style
+vector alone. :func:`adain_layout` is the order: keys sorted, as the torch rebuild hooks them.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REWRITE_VERSION", "rewrite_conv_integer"]
+__all__ = ["REWRITE_VERSION", "ADAIN_INPUT", "ADAIN_DIM", "rewrite_conv_integer", "adain_layout"]
 
-REWRITE_VERSION = "im2col-2"
+REWRITE_VERSION = "im2col-3"
+ADAIN_INPUT = "adain"
+ADAIN_DIM = 37396  # Kokoro-82M v1.0: 58 AdaIN projections, 2 x channels each
 DURATION_TENSOR = "/encoder/Clip_output_0"  # Round(duration / speed) clipped to >= 1, per token
 DURATION_OUTPUT = "durations"
 SAMPLES_PER_FRAME = 600
@@ -93,6 +101,7 @@ def rewrite_conv_integer(src: Path, dst: Path) -> int:
         nodes.append(helper.make_node("Transpose", [product], [node.output[0]], perm=[0, 2, 1], name=f"{p}__out"))
         replaced += 1
 
+    nodes = _add_adain_input(graph, nodes, const, helper, onnx)
     if any(DURATION_TENSOR in n.output for n in nodes):
         nodes.append(helper.make_node("Identity", [DURATION_TENSOR], [DURATION_OUTPUT], name="durations__out"))
         graph.output.append(helper.make_tensor_value_info(DURATION_OUTPUT, onnx.TensorProto.FLOAT, [1, None]))
@@ -105,6 +114,51 @@ def rewrite_conv_integer(src: Path, dst: Path) -> int:
     graph.initializer.extend(live)
     onnx.save(model, str(dst))
     return replaced
+
+
+def adain_layout(graph) -> list[tuple[str, str, int]]:  # noqa: ANN001
+    """(key, bias initializer, width) of each decoder AdaIN projection, in ``adain`` order.
+
+    The key is the torch module path of the projection (``decoder.generator.resblocks.4.adain2.2.fc``),
+    which is what :class:`greentts.clone.kokoro_torch.TorchKokoro` sorts by too.
+    """
+    dims = {i.name: int(np.prod(i.dims)) for i in graph.initializer}
+    rows = []
+    for node in graph.node:
+        if node.op_type == "Add" and node.name.startswith("/decoder/") and node.name.endswith("/fc/Gemm_Add"):
+            bias = node.input[1]
+            if bias.startswith("decoder.decoder.") and bias.endswith(".fc.bias") and bias in dims:
+                rows.append((bias[len("decoder."):-len(".bias")], bias, dims[bias]))
+    return sorted(rows)
+
+
+def _add_adain_input(graph, nodes, const, helper, onnx):  # noqa: ANN001, ANN202
+    """Each decoder AdaIN projection's bias becomes ``bias + adain[offset:offset + width]``."""
+    layout = adain_layout(graph)
+    total = sum(width for _, _, width in layout)
+    if total != ADAIN_DIM:
+        from ..errors import AssetError
+
+        raise AssetError(f"the Kokoro graph has {len(layout)} AdaIN projections ({total} values), "
+                         f"expected {ADAIN_DIM}: not the Kokoro-82M v1.0 graph this rewrite is for")
+    axis = const("__i64_axis0", np.array([0], np.int64))
+    offsets, offset = {}, 0
+    for _, bias, width in layout:
+        offsets[bias] = (offset, width)
+        offset += width
+    out = []
+    for node in nodes:
+        if node.op_type == "Add" and len(node.input) == 2 and node.input[1] in offsets \
+                and node.name.endswith("/fc/Gemm_Add"):
+            a, w = offsets[node.input[1]]
+            start, end = const(f"__i64_{a}", np.array([a], np.int64)), const(f"__i64_{a + w}", np.array([a + w], np.int64))
+            part, biased = f"{node.input[1]}__adain", f"{node.input[1]}__biased"
+            out.append(helper.make_node("Slice", [ADAIN_INPUT, start, end, axis], [part], name=part))
+            out.append(helper.make_node("Add", [node.input[1], part], [biased], name=biased))
+            node.input[1] = biased
+        out.append(node)
+    graph.input.append(helper.make_tensor_value_info(ADAIN_INPUT, onnx.TensorProto.FLOAT, [ADAIN_DIM]))
+    return out
 
 
 def _conv_plan(node, inits, helper, numpy_helper):  # noqa: ANN001, ANN202

@@ -52,7 +52,7 @@ def _derived(voice: Voice, suffix: str, table: np.ndarray) -> Voice:
     table = np.ascontiguousarray(table, dtype=np.float32)
     table.setflags(write=False)
     return Voice(f"{voice.name}+{suffix}", voice.language, voice.language_name, voice.gender,
-                 ("kokoro",), table)
+                 ("kokoro",), table, voice.adain)
 
 
 def apply_preset(voice: Voice, name: str) -> Voice:

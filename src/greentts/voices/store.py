@@ -41,6 +41,7 @@ MAX_BLEND_PARTS = 8
 _BLEND_CACHE = 64  # blends kept in memory (each table is 510 x 256 float32, about 0.5 MB)
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # used with fullmatch ("$" would accept a final newline)
 TABLE_SHAPE = (510, 256)
+ADAIN_DIM = 37396  # = greentts.models.optimize.ADAIN_DIM (the store stays free of the model modules)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Voice:
     gender: str
     backends: tuple[str, ...]
     table: np.ndarray = field(repr=False, compare=False)
+    # Per-layer offsets of the decoder's AdaIN scales and shifts (enrolled voices; None = zeros, as for
+    # every stock voice). See greentts.models.optimize: the graph's ``adain`` input.
+    adain: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def british(self) -> bool:
@@ -114,11 +118,16 @@ class VoiceStore:
         table = sum(v.table.astype(np.float64) * w for v, w in voices)
         table = np.ascontiguousarray(table, dtype=np.float32)
         table.setflags(write=False)
+        adain = None
+        if any(v.adain is not None for v, _ in voices):  # stock parts contribute zeros
+            adain = sum(v.adain.astype(np.float64) * w for v, w in voices if v.adain is not None)
+            adain = np.ascontiguousarray(adain, dtype=np.float32)
+            adain.setflags(write=False)
         main = max(voices, key=lambda vw: vw[1])[0]
         genders = {v.gender for v, _ in voices}
         backends = main.backends if all(v.name == main.name for v, _ in voices) else ("kokoro",)
         voice = Voice(key, main.language, main.language_name, genders.pop() if len(genders) == 1 else "mixed",
-                      backends, table)
+                      backends, table, adain)
         with self._lock:
             self._blends[key] = voice
             while len(self._blends) > _BLEND_CACHE:
@@ -205,19 +214,25 @@ class VoiceStore:
         if name in self._meta:
             raise VoiceError(f"{name!r} is a stock voice; choose another name for the enrolled voice")
 
-    def save(self, name: str, table: np.ndarray, meta: dict[str, Any], overwrite: bool = False) -> Voice:
-        """Store an enrolled voice (atomically: table first, then metadata, each via rename)."""
+    def save(self, name: str, table: np.ndarray, meta: dict[str, Any], overwrite: bool = False,
+             adain: np.ndarray | None = None) -> Voice:
+        """Store an enrolled voice (atomically: table (and AdaIN offsets) first, then metadata, each via rename)."""
         self.check_new_name(name)
         if self.enrolled_dir is None:
             raise VoiceError("this voice store has no directory for enrolled voices")
         table = np.asarray(table, dtype=np.float32)
         if table.shape != TABLE_SHAPE or not np.all(np.isfinite(table)):
             raise VoiceError(f"a style table must be finite and {TABLE_SHAPE[0]}x{TABLE_SHAPE[1]}, got {table.shape}")
+        if adain is not None:
+            adain = np.asarray(adain, dtype=np.float32).reshape(-1)
+            if adain.shape != (ADAIN_DIM,) or not np.all(np.isfinite(adain)):
+                raise VoiceError(f"AdaIN offsets must be {ADAIN_DIM} finite values, got {adain.shape}")
         if not overwrite and self._enrolled_path(name, ".json") is not None:
             raise VoiceError(f"an enrolled voice named {name!r} exists; delete it or choose another name")
         self.enrolled_dir.mkdir(parents=True, exist_ok=True)
         meta = {"language": "en-us", "language_name": "enrolled", "gender": "unknown", **meta, "name": name}
-        _atomic(self.enrolled_dir / f"{name}.npz", lambda f: np.savez(f, table=table))
+        arrays = {"table": table} if adain is None else {"table": table, "adain": adain.astype(np.float16)}
+        _atomic(self.enrolled_dir / f"{name}.npz", lambda f: np.savez(f, **arrays))
         _atomic(self.enrolled_dir / f"{name}.json",
                 lambda f: f.write(json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")))
         with self._lock:
@@ -258,15 +273,22 @@ class VoiceStore:
                 raise ValueError("the metadata is not a JSON object")
             with np.load(table_path, allow_pickle=False) as archive:
                 table = np.ascontiguousarray(archive["table"], dtype=np.float32)
+                adain = (np.ascontiguousarray(archive["adain"], dtype=np.float32).reshape(-1)
+                         if "adain" in archive.files else None)
         except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, EOFError, OSError, ValueError ...
             raise VoiceError(f"enrolled voice {name!r} cannot be read ({type(exc).__name__}: {exc}); delete it "
                              "and enroll it again") from None
         if table.shape != TABLE_SHAPE or not np.all(np.isfinite(table)):
             raise VoiceError(f"enrolled voice {name!r} has a broken style table ({table.shape}, expected a finite "
                              f"{TABLE_SHAPE}); delete it and enroll it again")
+        if adain is not None:
+            if adain.shape != (ADAIN_DIM,) or not np.all(np.isfinite(adain)):
+                raise VoiceError(f"enrolled voice {name!r} has broken AdaIN offsets ({adain.shape}, expected "
+                                 f"{ADAIN_DIM} finite values); delete it and enroll it again")
+            adain.setflags(write=False)
         table.setflags(write=False)
         voice = Voice(name, str(meta.get("language", "en-us")), str(meta.get("language_name", "enrolled")),
-                      str(meta.get("gender", "unknown")), ("kokoro",), table)
+                      str(meta.get("gender", "unknown")), ("kokoro",), table, adain)
         with self._lock:
             self._loaded[name] = voice
         return voice
