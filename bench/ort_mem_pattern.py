@@ -30,6 +30,7 @@ def main() -> None:
 
     from greentts import Engine
     from greentts.models.assets import kokoro_fast_model_path
+    from greentts.models.optimize import ADAIN_DIM
 
     with Engine() as engine:
         voice = engine.voices.get("af_heart")
@@ -48,7 +49,7 @@ def main() -> None:
 
     def run(sess, ids) -> None:  # noqa: ANN001
         sess.run(None, {"tokens": np.asarray([[0, *ids, 0]], np.int64), "style": voice.style(len(ids)),
-                        "speed": np.asarray([1.0], np.float32)})
+                        "speed": np.asarray([1.0], np.float32), "adain": np.zeros(ADAIN_DIM, np.float32)})
 
     for sess in sessions.values():
         run(sess, segments[0])

@@ -22,7 +22,7 @@ if importlib.util.find_spec("kokoro") is None:
 from greentts import Engine, InputError, VoiceError  # noqa: E402
 from greentts.cli import app  # noqa: E402
 from greentts.clone.analysis import pitch_stats  # noqa: E402
-from greentts.clone.enroll import Prior  # noqa: E402
+from greentts.clone.enroll import ASR_GIVE, Prior  # noqa: E402
 from greentts.clone.evaluate import REFERENCE_TEXT, Judge, reference_clip  # noqa: E402
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -128,6 +128,12 @@ def test_metadata_records_what_enrollment_did(enrolled):
     assert m["base_voice"].startswith("z")  # a Mandarin reference starts from a Mandarin voice
     assert m["energy"]["joules"] > 0 and m["energy"]["method"] == "estimated"
     assert m["time_s"]["total_s"] > 0 and m["steps_run"] > 0
+    # the intelligibility guard ran (Whisper is installed here) and kept the clone within its give
+    if m["chosen"].startswith("refined"):
+        g = m["intelligibility"]
+        assert g["tried"][0]["adain_scale"] == 1.0, g
+        assert g["clone"] <= g["start_voice"] + ASR_GIVE or g["clone"] == min(t["error_rate"] for t in g["tried"]), g
+    assert m["representation"] in ("style table + decoder AdaIN offsets", "style table")
     # rate, like for like: the clone reading the transcript takes about as long as the clip
     assert abs(m["duration_ratio"]["clone"] - 1) < 0.08, m["duration_ratio"]
 
@@ -334,7 +340,10 @@ def real_enrolled(clone_engine, cache_dir):
 def test_real_speaker_clone_is_closer_than_its_start_voice_on_an_encoder_in_no_loss(real_enrolled, name):
     e = real_enrolled[name]
     assert e["meta"]["status"] == "done" and e["meta"]["base_voice"][0] in ("z" if REAL[name] == "zh" else "ab")
-    assert e["clone"] >= e["start"] - 0.01, e  # ECAPA: never optimised, never used to choose
+    # ECAPA: never optimised, never used to choose. bench/clone.py (six sentences): daniel 0.253 -> 0.607,
+    # s4 0.429 -> 0.689 with the AdaIN offsets (ENROLL_VERSION 5); the style offset alone reached about
+    # a third of that
+    assert e["clone"] >= e["start"] + 0.10, e
 
 
 def test_a_long_real_recording_is_cut_to_its_cleanest_window(real_enrolled):

@@ -178,6 +178,7 @@ class Enroller:
         self._prepared: dict[str, Any] = {}
         self._asr: Any = None
         self._ge2e: Any = None
+        self._stock_asr: dict[tuple[str, int], float | None] = {}
         self._cache_dir = Path(cache_dir)
         self._synth = synth  # (table, ids, adain) -> 24 kHz audio on the ONNX path, for scoring
         self._warm_up()
@@ -529,6 +530,13 @@ class Enroller:
         except ValueError:
             pass
         return out
+
+    def stock_intelligibility(self, lang: str, table: np.ndarray) -> float | None:
+        """:meth:`intelligibility` of a stock table, remembered per table (start voices recur)."""
+        key = (lang, hash(np.asarray(table, np.float32).tobytes()))
+        if key not in self._stock_asr:
+            self._stock_asr[key] = self.intelligibility(lang, np.ascontiguousarray(table, dtype=np.float32))
+        return self._stock_asr[key]
 
     def intelligibility(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
         """Mean Whisper WER (en) / CER (zh) of ``table`` reading the guard sentences; None without ASR."""

@@ -128,6 +128,9 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
                 guard, a_final, label = _intelligibility_guard(enroller, ref.lang, store.get(base).table, final, a_final)
                 if label:
                     chosen, s_final = f"{chosen}+{label}", enroller.score(ref, final, adain=a_final)
+                    if s_final["combined"] < s_base["combined"]:  # never further than the start voice
+                        final, chosen, s_final = options[2][2], "base", s_base
+                        d_final, a_final = options[2][5], None
                 timings["guard_s"] = time.perf_counter() - t
             f0 = s_final.get("f0_median_hz")
             target = ref.pitch.median_hz
@@ -188,7 +191,7 @@ def _intelligibility_guard(enroller: Any, lang: str, base_table: np.ndarray, tab
     measured, the offsets to keep, a label for ``chosen`` or "")."""
     from ..clone.enroll import ASR_GIVE, GUARD_SCALES
 
-    start = enroller.intelligibility(lang, np.ascontiguousarray(base_table, dtype=np.float32))
+    start = enroller.stock_intelligibility(lang, base_table)
     if start is None:
         return None, adain, ""
     tries = [(1.0, enroller.intelligibility(lang, table, adain))]
