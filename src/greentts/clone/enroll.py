@@ -518,7 +518,7 @@ class Enroller:
         """Similarity (CAM++ cosine; GE2E cosine and their sum, ``combined``) and pitch of ``table`` speaking
         a validation sentence (ONNX path when the enroller was given ``synth``, else torch)."""
         text = sentence or VALIDATION_SENTENCE[ref.lang]
-        audio = self.speak(table, [i for seg in self.frontend.phonemize(text, lang=ref.lang) for i in seg.ids], adain)
+        audio = self.speak(table, self._ids(text, ref.lang), adain)
         emb = self._unit(self.encoder.embed_numpy(audio, 24000))
         out = {"similarity": float(emb @ ref.embedding)}
         out["combined"] = out["similarity"]
@@ -546,10 +546,13 @@ class Enroller:
 
         asr, errs = self._transcriber(), []
         for text in GUARD_SENTENCES[lang]:
-            audio = self.speak(table, [i for seg in self.frontend.phonemize(text, lang=lang) for i in seg.ids], adain)
+            audio = self.speak(table, self._ids(text, lang), adain)
             hyp = asr.transcribe(audio, 24000, lang)
             errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
         return float(np.mean(errs))
+
+    def _ids(self, text: str, lang: str) -> list[int]:
+        return [i for seg in self.frontend.phonemize(text, lang=lang) for i in seg.ids]
 
     @staticmethod
     def _unit(v: np.ndarray) -> np.ndarray:

@@ -361,12 +361,8 @@ class TorchKokoro:
             offset += dim
         return layout
 
-    @property
-    def adain_dim(self) -> int:
-        return sum(d for _, _, d in self.adain_layout)
-
     def adain_outputs(self, timbre: "torch.Tensor") -> "torch.Tensor":
-        """What every AdaIN projection gives for (V, 128) timbre halves: (V, adain_dim), no offset."""
+        """What every AdaIN projection gives for (V, 128) timbre halves: (V, 37,396), no offset."""
         mods = dict(self.model.named_modules())
         with torch.no_grad():
             return torch.cat([mods[key](timbre) for key, _, _ in self.adain_layout], dim=1)
@@ -400,8 +396,8 @@ class TorchKokoro:
 
         Durations are rounded (not differentiable); pass ``durations`` to hold them fixed. ``window``
         (first frame, frame count) decodes only that stretch of frames (the decoder is convolutional, so
-        this is the same audio up to edge effects, at a fraction of the cost). ``adain`` (``adain_dim``
-        values, or None for zeros) is added to the decoder's AdaIN projections; gradients flow to it.
+        this is the same audio up to edge effects, at a fraction of the cost). ``adain`` (one value per
+        AdaIN output, or None for zeros) is added to the decoder's AdaIN projections; gradients flow to it.
         """
         m = self.model
         s = style[:, 128:]

@@ -12,7 +12,7 @@ from ..errors import InputError, ModelError
 from ..voices.store import Voice
 from .assets import kokoro_fast_model_path, kokoro_model_path
 from .base import ort_session
-from .optimize import ADAIN_DIM
+from .optimize import ADAIN_DIM, ADAIN_INPUT
 
 __all__ = ["KokoroBackend"]
 
@@ -53,7 +53,7 @@ class _KokoroSession:
         self._sess = session
         outputs = [o.name for o in session.get_outputs()]
         self._timed = "durations" in outputs
-        self._adain = "adain" in {i.name for i in session.get_inputs()}
+        self._adain = ADAIN_INPUT in {i.name for i in session.get_inputs()}
         self._zeros = np.zeros(ADAIN_DIM, np.float32)
         self._outputs = ["audio", "durations"] if self._timed else [outputs[0]]
 
@@ -73,7 +73,7 @@ class _KokoroSession:
             "speed": np.asarray([speed], dtype=np.float32),
         }
         if self._adain:
-            feed["adain"] = self._zeros if voice.adain is None else voice.adain
+            feed[ADAIN_INPUT] = self._zeros if voice.adain is None else voice.adain
         elif voice.adain is not None:
             raise ModelError(f"voice {voice.name!r} carries per-layer AdaIN offsets, which only the im2col "
                              "Kokoro graph takes (graph='original' cannot speak it)")

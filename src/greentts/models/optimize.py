@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..voices.store import ADAIN_DIM  # Kokoro-82M v1.0: 58 AdaIN projections, 2 x channels each
+
 __all__ = ["REWRITE_VERSION", "ADAIN_INPUT", "ADAIN_DIM", "rewrite_conv_integer", "adain_layout"]
 
 REWRITE_VERSION = "im2col-3"
 ADAIN_INPUT = "adain"
-ADAIN_DIM = 37396  # Kokoro-82M v1.0: 58 AdaIN projections, 2 x channels each
 DURATION_TENSOR = "/encoder/Clip_output_0"  # Round(duration / speed) clipped to >= 1, per token
 DURATION_OUTPUT = "durations"
 SAMPLES_PER_FRAME = 600
