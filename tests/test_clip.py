@@ -73,6 +73,18 @@ def test_long_clips_need_window_selection_or_at_most_30_s():
     clip = prepare_clip(voiced(31.0), CLIP_RATE)
     assert clip.window is not None and 5.0 <= clip.duration_s <= 8.0
     assert clip.recording_s == pytest.approx(31.0, abs=0.3) and clip.transcript_s == clip.recording_s
+    # 30 s of the recording around the window stay with the clip, for the speaker's pitch statistics
+    assert clip.context is not None and len(clip.context) == 30 * CLIP_RATE
+    assert prepare_clip(voiced(6.0), CLIP_RATE).context is None  # nothing was cut away
+
+
+def test_the_context_of_a_window_is_centred_on_it_inside_the_recording():
+    from greentts.voices.clip import _around
+
+    x = np.arange(100, dtype=np.float32)
+    assert np.array_equal(_around(x, 40, 50, 20), x[35:55])
+    assert np.array_equal(_around(x, 0, 5, 20), x[:20]) and np.array_equal(_around(x, 95, 100, 20), x[80:])
+    assert np.array_equal(_around(x, 10, 20, 200), x)
 
 
 def test_the_cleanest_window_is_chosen_and_reported():

@@ -40,8 +40,10 @@ across the 54 stock tables and ``delta`` (256 numbers) what enrollment finds.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -104,6 +106,7 @@ VALIDATION_SENTENCE = {"en": "Thank you for calling, your order is on its way.",
 GUARD_SENTENCES = {"en": [VALIDATION_SENTENCE["en"], "Please turn left at the next corner and walk straight on."],
                    "zh": [VALIDATION_SENTENCE["zh"], "请在下一个路口向左转，然后一直往前走。"]}
 ASR_GIVE = 0.03
+SPOKEN_CACHE = 8  # ONNX renderings remembered by Enroller.speak
 GUARD_SCALES = (0.5, 0.0)  # AdaIN offsets x this, tried in order until the clone is within ASR_GIVE
 
 
@@ -119,6 +122,7 @@ class Reference:
     text: str | None
     text_source: str | None  # "given" | "asr" | None
     ge2e: np.ndarray | None = None  # GE2E (256), unit length, pauses trimmed
+    pitch_source: str = "clip"  # "clip" | "recording" (:meth:`Enroller.recording_pitch`)
 
 
 @dataclass
@@ -181,6 +185,9 @@ class Enroller:
         self._stock_asr: dict[tuple[str, int], float | None] = {}
         self._cache_dir = Path(cache_dir)
         self._synth = synth  # (table, ids, adain) -> 24 kHz audio on the ONNX path, for scoring
+        # the last few ONNX renderings: the guard, the final score and the pitch measure read the same
+        # sentences with the same voice (deterministic synthesis), so each is rendered once
+        self._spoken: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -251,6 +258,29 @@ class Enroller:
         if text and text.strip():
             ref.text, ref.text_source = text, "asr"
         return ref
+
+    def recording_pitch(self, ref: Reference) -> Reference:
+        """Measure the reference pitch on the recording around the window (``Clip.context``, up to 30 s),
+        when the clip was cut from a longer one: the speaker's median F0 over more speech. The preview
+        used the window's (it must not wait for this)."""
+        if ref.clip.context is None:
+            return ref
+        try:
+            ref.pitch = pitch_stats(ref.clip.context, ref.clip.sample_rate)
+            ref.pitch_source = "recording"
+        except ValueError:
+            pass
+        return ref
+
+    def voice_f0(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
+        """Median F0 (pYIN) of ``table`` reading both ``GUARD_SENTENCES`` on the ONNX path: the pitch that
+        calibration compares with the reference (one sentence's median moves by up to ~8 % with its
+        intonation; two halve that)."""
+        audio = np.concatenate([self.speak(table, self._ids(t, lang), adain) for t in GUARD_SENTENCES[lang]])
+        try:
+            return pitch_stats(audio, 24000).median_hz
+        except ValueError:
+            return None
 
     def _asr_available(self) -> bool:
         try:
@@ -469,7 +499,18 @@ class Enroller:
         given ``synth``."""
         ids = ids[:510]
         if self._synth is not None:
-            return self._synth(np.ascontiguousarray(table, dtype=np.float32), ids, adain)
+            table = np.ascontiguousarray(table, dtype=np.float32)
+            h = hashlib.blake2b(table.tobytes(), digest_size=16)
+            h.update(np.asarray(ids, np.int64).tobytes())
+            if adain is not None:
+                h.update(np.ascontiguousarray(adain, dtype=np.float32).tobytes())
+            key = h.digest()
+            if key not in self._spoken:
+                self._spoken[key] = self._synth(table, ids, adain)
+                while len(self._spoken) > SPOKEN_CACHE:
+                    self._spoken.popitem(last=False)
+            self._spoken.move_to_end(key)
+            return self._spoken[key]
         with self._lock:
             prep = self.kokoro.prepare(ids)
             return self.kokoro.synthesize(prep, table[prep.n_ids - 1], adain=adain)

@@ -32,6 +32,7 @@ SILENCE_DBFS = -50.0  # a 20 ms frame quieter than this (RMS) counts as silence 
 CLIP_LEVEL = 0.999  # |sample| at or above this is clipped
 MAX_CLIPPED = 0.001  # more than 0.1 % clipped samples is refused
 MAX_RAW_S = 600.0  # refuse to decode more than 10 minutes
+CONTEXT_S = 30.0  # of a longer recording, this much around the window is kept for pitch statistics
 FRAME = CLIP_RATE // 50  # 20 ms analysis frames
 
 
@@ -60,6 +61,9 @@ class Clip:
     source: str
     window: Window | None = None  # set when the clip is the cleanest part of a longer recording
     recording_s: float | None = None  # speech in the whole recording (what a given transcript covers)
+    # up to CONTEXT_S of the trimmed recording around the window (not normalized): the speaker's pitch is
+    # measured on more speech than the 5-8 s window (one window's median F0 is off by up to ~6 %)
+    context: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
@@ -101,9 +105,11 @@ def prepare_clip(audio: str | Path | np.ndarray, sample_rate: int | None = None,
         raise InputError(f"{source}: {duration:.1f} s of speech after trimming silence; at least "
                          f"{MIN_CLIP_S:g} s is needed")
     chosen: Window | None = None
+    context: np.ndarray | None = None
     if window and duration > WINDOW_MAX_S:
         chosen = best_window(samples, hits)
         a, b = round(chosen.start_s * CLIP_RATE), round(chosen.end_s * CLIP_RATE)
+        context = _around(samples, a, b, round(CONTEXT_S * CLIP_RATE))
         samples, hits = samples[a:b], hits[a:b]
     elif duration > MAX_CLIP_S:
         raise InputError(f"{source}: {duration:.1f} s of speech after trimming silence; at most "
@@ -122,7 +128,15 @@ def prepare_clip(audio: str | Path | np.ndarray, sample_rate: int | None = None,
     samples = samples.astype(np.float32)
     pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     return Clip(samples, CLIP_RATE, hashlib.sha256(pcm.tobytes()).hexdigest(), trimmed, source, chosen,
-                duration if chosen is not None else None)
+                duration if chosen is not None else None, context)
+
+
+def _around(samples: np.ndarray, a: int, b: int, n: int) -> np.ndarray:
+    """At most ``n`` samples of ``samples`` centred on ``[a, b)`` (shifted inwards at the ends), a copy."""
+    if len(samples) <= n:
+        return samples.copy()
+    start = min(max((a + b) // 2 - n // 2, 0), len(samples) - n)
+    return samples[start:start + n].copy()
 
 
 def best_window(samples: np.ndarray, clipped: np.ndarray | None = None, min_s: float = WINDOW_MIN_S,
