@@ -56,7 +56,7 @@ def main() -> None:
         print("RESULT", json.dumps({
             "case": args.case, "overrides": args.overrides, "score": score.as_dict(), "wall_s": round(wall, 1),
             "time_s": meta["time_s"], "chosen": meta["chosen"], "similarity": meta["similarity"],
-            "validation_f0_hz": meta.get("clone_f0_median_hz"), "base_voice": meta["base_voice"],
+            "clone_f0_hz": meta.get("clone_f0_median_hz"), "base_voice": meta["base_voice"],
             "reference_f0_hz": round(ref["pitch"].median_hz, 1), "duration_ratio": meta.get("duration_ratio"),
             "offset_rms_timbre": round(float(np.sqrt(np.mean(offset[:128] ** 2))), 3),
             "offset_rms_prosody": round(float(np.sqrt(np.mean(offset[128:] ** 2))), 3)}, default=float), flush=True)

@@ -556,8 +556,9 @@ class Enroller:
 
     def score(self, ref: Reference, table: np.ndarray, sentence: str | None = None,
               adain: np.ndarray | None = None) -> dict[str, float]:
-        """Similarity (CAM++ cosine; GE2E cosine and their sum, ``combined``) and pitch of ``table`` speaking
-        a validation sentence (ONNX path when the enroller was given ``synth``, else torch)."""
+        """Similarity (CAM++ cosine; GE2E cosine and their sum, ``combined``) of ``table`` speaking a
+        validation sentence (ONNX path when the enroller was given ``synth``, else torch); its pitch is
+        :meth:`voice_f0`'s."""
         text = sentence or VALIDATION_SENTENCE[ref.lang]
         audio = self.speak(table, self._ids(text, ref.lang), adain)
         emb = self._unit(self.encoder.embed_numpy(audio, 24000))
@@ -566,10 +567,6 @@ class Enroller:
         if ref.ge2e is not None:
             out["ge2e_similarity"] = float(self._unit(self.ge2e().embed_numpy(audio)) @ ref.ge2e)
             out["combined"] += out["ge2e_similarity"]
-        try:
-            out["f0_median_hz"] = pitch_stats(audio, 24000).median_hz
-        except ValueError:
-            pass
         return out
 
     def stock_intelligibility(self, lang: str, table: np.ndarray) -> float | None:

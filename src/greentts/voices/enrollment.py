@@ -133,7 +133,7 @@ def run_enrollment(engine: Engine, job: Enrollment, clip: Clip, text: str | None
                         d_final, a_final = options[2][5], None
                 timings["guard_s"] = time.perf_counter() - t
             # the clone's pitch on two sentences (the validation sentence alone is off by up to ~8 %)
-            f0 = enroller.voice_f0(ref.lang, final, a_final) or s_final.get("f0_median_hz")
+            f0 = enroller.voice_f0(ref.lang, final, a_final)
             target = ref.pitch.median_hz
             if f0 and abs(f0 / target - 1) > PITCH_TOLERANCE and not job._cancel.is_set():
                 t = time.perf_counter()
