@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ..errors import GreenTTSError, InputError
 from ..models.assets import sha256_file
-from ..runtime.audio import write_bytes_atomic
+from ..runtime.files import write_atomic
 from .tasks import BadLine, Task, prompt_voice_name
 
 __all__ = ["Renderer", "LocalRenderer", "Manifest", "BatchSummary", "run_batch", "render_task", "REPORT_NAME",
@@ -260,7 +260,7 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 def _write(out_dir: Path, task: Task, data: bytes, record: dict[str, Any], manifest: Manifest) -> None:
     """temp file -> fsync -> manifest record -> rename: a crash leaves the old state or the new, whole."""
-    write_bytes_atomic(out_dir / task.output, data, before_rename=lambda: manifest.append(record))
+    write_atomic(out_dir / task.output, data, before_rename=lambda: manifest.append(record))
 
 
 def _base_record(task: Task, status: str) -> dict[str, Any]:
@@ -436,7 +436,5 @@ def _finish_failed(task: Task, error: str, manifest: Manifest, summary: BatchSum
 
 
 def _write_report(out_dir: Path, summary: BatchSummary) -> None:
-    from ..voices.store import _atomic
-
     data = json.dumps(summary.as_dict(), ensure_ascii=False, indent=1).encode("utf-8")
-    _atomic(out_dir / REPORT_NAME, lambda f: f.write(data))
+    write_atomic(out_dir / REPORT_NAME, data)

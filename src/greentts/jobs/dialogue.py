@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import GreenTTSError, InputError, VoiceError
 from ..runtime import audio as audio_io
+from ..runtime.files import write_atomic
 from ..text.normalize import is_han
 from .script import Script, Turn
 
@@ -220,7 +221,6 @@ class DialogueStream:
         """Write the mix (constant memory), ``OUT.turns.json``, subtitles with speaker labels and, with
         ``stems``, one aligned file per speaker (``OUT.NAME.ext``). Files appear only when all are done."""
         from .longform import SUBTITLE_FORMATS, _CueWriter
-        from ..voices.store import _atomic
 
         out = Path(out)
         fmt = format or audio_io.format_for_path(out)
@@ -266,7 +266,7 @@ class DialogueStream:
                 path = out.with_suffix(".turns.json")
                 data = json.dumps({"audio": out.name, "duration_s": round(writer.frames / rate, 3),
                                    "speakers": self.voices, "turns": records}, ensure_ascii=False, indent=1)
-                _atomic(path, lambda f: f.write(data.encode("utf-8")))
+                write_atomic(path, data)
                 files.append(path)
         finally:
             for w in [writer, *stem_writers.values()]:

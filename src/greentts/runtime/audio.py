@@ -20,15 +20,13 @@ mulaw      raw G.711 mu-law            no header; 8 kHz telephony (the engine de
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import FormatError
+from .files import AtomicFile, write_atomic
 
 __all__ = ["FORMATS", "encode", "write", "FileWriter", "EXTENSIONS", "format_for_path", "StreamResampler", "StreamEncoder", "loudness_gain",
            "silence", "default_rate", "MEDIA_TYPES", "check_format"]
@@ -53,22 +51,6 @@ _RATES = {
 }
 EXTENSIONS = _EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".opus": "opus", ".pcm": "pcm",
                ".raw": "pcm", ".ulaw": "mulaw", ".mulaw": "mulaw", ".ul": "mulaw"}
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def make_public(fd: int) -> None:
-    """Give a ``mkstemp`` file (created 0600) the mode a normally created file would have (0666 & ~umask)."""
-    os.fchmod(fd, 0o666 & ~_umask())
 
 
 def default_rate(format: str | None) -> int | None:
@@ -121,27 +103,7 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, format: str | N
           subtype: str | None = None) -> Path:
     """Encode and write atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    write_bytes_atomic(path, encode(audio, sample_rate, format or format_for_path(path), subtype))
-    return path
-
-
-def write_bytes_atomic(path: Path, data: bytes, before_rename: Callable[[], None] | None = None) -> None:
-    """temp file in the same folder -> fsync -> ``before_rename()`` -> rename: a crash leaves the old
-    file or the new one, whole (batch jobs record the file in their manifest before it appears)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        make_public(fd)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if before_rename is not None:
-            before_rename()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return write_atomic(path, encode(audio, sample_rate, format or format_for_path(path), subtype))
 
 
 class FileWriter:
@@ -163,13 +125,14 @@ class FileWriter:
         major, sub = _check(self.format, subtype, sample_rate)
         self.sample_rate = sample_rate
         self.frames = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        make_public(fd)
-        os.close(fd)
+        self._target = AtomicFile(self.path)
         extra: dict[str, Any] = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if self.format == "mp3" else {}
-        self._file = sf.SoundFile(self._tmp, mode="w", samplerate=sample_rate, channels=1, format=major,
-                                  subtype=sub, **extra)
+        try:
+            self._file = sf.SoundFile(self._target.tmp, mode="w", samplerate=sample_rate, channels=1,
+                                      format=major, subtype=sub, **extra)
+        except BaseException:
+            self._target.discard()
+            raise
 
     def write(self, audio: np.ndarray) -> None:
         data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
@@ -185,20 +148,17 @@ class FileWriter:
         """Close the encoder and flush the file to disk (``commit`` then only renames)."""
         if not self._file.closed:
             self._file.close()
-            with open(self._tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            self._target.sync()
 
     def commit(self) -> Path:
         self.finish()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._target.commit()
 
     def close(self) -> None:
         """Discard the recording unless committed."""
         if not self._file.closed:
             self._file.close()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        self._target.discard()
 
     def __enter__(self) -> FileWriter:
         return self

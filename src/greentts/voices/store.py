@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -30,7 +29,7 @@ from importlib.resources import files
 import numpy as np
 
 from ..errors import VoiceError
-from ..runtime.audio import make_public
+from ..runtime.files import write_atomic
 
 __all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "valid_voice_name", "parse_blend"]
 
@@ -232,9 +231,8 @@ class VoiceStore:
         self.enrolled_dir.mkdir(parents=True, exist_ok=True)
         meta = {"language": "en-us", "language_name": "enrolled", "gender": "unknown", **meta, "name": name}
         arrays = {"table": table} if adain is None else {"table": table, "adain": adain.astype(np.float16)}
-        _atomic(self.enrolled_dir / f"{name}.npz", lambda f: np.savez(f, **arrays))
-        _atomic(self.enrolled_dir / f"{name}.json",
-                lambda f: f.write(json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")))
+        write_atomic(self.enrolled_dir / f"{name}.npz", lambda f: np.savez(f, **arrays))
+        write_atomic(self.enrolled_dir / f"{name}.json", json.dumps(meta, ensure_ascii=False, indent=1))
         with self._lock:
             self._loaded.pop(name, None)
             self._blends.clear()  # blends may contain this voice
@@ -334,17 +332,3 @@ def check_voice_name(name: str) -> None:
     if not valid_voice_name(name):
         raise VoiceError(f"voice name {name!r} is not allowed: use 1-48 characters a-z, 0-9, '_' or '-', "
                          "starting with a letter or digit")
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        make_public(fd)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
