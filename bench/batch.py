@@ -88,7 +88,7 @@ def main() -> None:
     modes = ["loop", "batch"]
     ray = None
     if not args.no_ray:
-        from greentts.jobs.ray_jobs import RayRenderer
+        from greentts.cluster.ray_batch import RayRenderer
 
         t = time.perf_counter()
         ray = RayRenderer(None, 2)

@@ -112,7 +112,7 @@ def test_a_corrupt_enrolled_file_is_a_clear_error(tmp_path):
 
 
 def test_enrolled_adain_offsets_round_trip_and_blend(tmp_path):
-    from greentts.voices.store import ADAIN_DIM
+    from greentts.voice import ADAIN_DIM
 
     store = VoiceStore(tmp_path)
     table = store.get("af_heart").table
@@ -137,6 +137,6 @@ def test_enrolled_adain_offsets_round_trip_and_blend(tmp_path):
 
 def test_store_and_graph_agree_on_the_adain_width():
     from greentts.models.optimize import ADAIN_DIM as GRAPH
-    from greentts.voices.store import ADAIN_DIM as STORE
+    from greentts.voice import ADAIN_DIM as STORE
 
     assert GRAPH == STORE

@@ -129,7 +129,7 @@ _SESSION = None
 
 def synth_table(eng: Engine, table: np.ndarray, text: str, lang: str) -> np.ndarray:
     """Synthesize ``text`` with a raw style table through the engine's Kokoro session."""
-    from greentts.voices.store import Voice
+    from greentts.voice import Voice
 
     voice = Voice("_prior", "zh" if lang == "zh" else "en-us", "prior", "unknown", ("kokoro",),
                   np.ascontiguousarray(table, dtype=np.float32))

@@ -305,7 +305,7 @@ def verify(args: argparse.Namespace) -> None:
     from greentts.clone.analysis import pitch_stats
     from greentts.clone.kokoro_torch import TorchKokoro
     from greentts.models.assets import kokoro_model_path
-    from greentts.voices.store import Voice
+    from greentts.voice import Voice
 
     t_start = time.perf_counter()
     data = np.load(args.out)

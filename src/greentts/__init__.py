@@ -9,6 +9,7 @@ The public API is exactly what ``__all__`` lists (pinned by ``tests/test_public_
 Importing greentts has no side effects: no model loads, no threads start, no logging changes.
 """
 
+from ._version import __version__
 from .energy.accounting import EnergyReport, EnergyTotals
 from .engine import Engine, SynthesisStream
 from .errors import (
@@ -27,8 +28,6 @@ from .result import AudioChunk, Result, SegmentInfo
 from .settings import EngineConfig, SynthesisSettings
 from .text.lexicon import Lexicon, RuleHit
 from .voices.enrollment import Enrollment
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Engine",

@@ -330,7 +330,7 @@ def batch(
     config = {k: v for k, v in _engine_config(country, grid, pue, ledger, meter).items() if v is not None}
     try:
         if ray:
-            from .jobs.ray_jobs import RayRenderer
+            from .cluster.ray_batch import RayRenderer
 
             renderer = RayRenderer(address, ray_workers, {**config, "ledger": None}, voices_dir)
         else:

@@ -1,7 +1,7 @@
 """Jobs built on the engine: resumable JSONL batches (local or on Ray) and long-form narration.
 
 Public entry points: :func:`load_tasks` + :func:`run_batch` with a :class:`LocalRenderer` (or
-``greentts.jobs.ray_jobs.RayRenderer``), and :func:`read_book` + :func:`narrate`.
+``greentts.cluster.ray_batch.RayRenderer``), and :func:`read_book` + :func:`narrate`.
 """
 
 from .batch import BatchSummary, LocalRenderer, Manifest, run_batch

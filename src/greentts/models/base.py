@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..voices.store import Voice
+from ..voice import Voice
 
 __all__ = ["Backend", "BackendSession", "ort_session"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError, VoiceError
-from ..voices.store import Voice
+from ..voice import Voice
 from .assets import hibari_model_path
 from .base import ort_session
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError
-from ..voices.store import Voice
+from ..voice import Voice
 from .assets import kokoro_fast_model_path, kokoro_model_path
 from .base import ort_session
 from .optimize import ADAIN_DIM, ADAIN_INPUT

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..voices.store import ADAIN_DIM  # Kokoro-82M v1.0: 58 AdaIN projections, 2 x channels each
+from ..voice import ADAIN_DIM  # Kokoro-82M v1.0: 58 AdaIN projections, 2 x channels each
 
 __all__ = ["REWRITE_VERSION", "ADAIN_INPUT", "ADAIN_DIM", "rewrite_conv_integer", "adain_layout"]
 

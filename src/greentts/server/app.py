@@ -199,6 +199,6 @@ def _document_limits(app: FastAPI, config: ServerConfig) -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__

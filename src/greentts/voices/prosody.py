@@ -18,7 +18,7 @@ from importlib.resources import files
 import numpy as np
 
 from ..errors import InputError
-from .store import Voice
+from ..voice import Voice
 
 __all__ = ["PRESETS", "preset_vector", "with_prosody_half", "apply_preset"]
 

@@ -1,7 +1,7 @@
 """Stock voices: Kokoro v1.0's 54 style tables (from kokoro-js 1.2.1, Apache-2.0), with metadata.
 
-A :class:`Voice` is plain data (name, language, gender, which backends can speak it, its style
-table); it lives outside the model objects so any worker session can use any voice.
+A :class:`~greentts.voice.Voice` is plain data (name, language, gender, which backends can speak it, its
+style table); it lives outside the model objects so any worker session can use any voice.
 
 Enrolled voices (made from a reference clip) live on disk in ``enrolled_dir``: ``NAME.npz`` (the style
 table) plus ``NAME.json`` (metadata: clip hash, language, pitch statistics, similarity reached, time
@@ -22,16 +22,16 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
-from dataclasses import dataclass, field
 from importlib.resources import files
+from typing import Any
 
 import numpy as np
 
 from ..errors import VoiceError
 from ..runtime.files import write_atomic
+from ..voice import ADAIN_DIM, TABLE_SHAPE, Voice
 
-__all__ = ["Voice", "VoiceStore", "default_voices_dir", "check_voice_name", "valid_voice_name", "parse_blend"]
+__all__ = ["VoiceStore", "default_voices_dir", "check_voice_name", "valid_voice_name", "parse_blend"]
 
 _DATA = files("greentts") / "data"
 # Voices the eco tier (hibari) can speak: hibari's bundled model is a student of af_heart.
@@ -39,41 +39,6 @@ ECO_VOICES = frozenset({"af_heart"})
 MAX_BLEND_PARTS = 8
 _BLEND_CACHE = 64  # blends kept in memory (each table is 510 x 256 float32, about 0.5 MB)
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # used with fullmatch ("$" would accept a final newline)
-TABLE_SHAPE = (510, 256)
-ADAIN_DIM = 37396  # per-layer AdaIN offsets of Kokoro-82M v1.0 (58 projections); the graph's ``adain`` input
-
-
-@dataclass(frozen=True)
-class Voice:
-    """A voice: metadata plus a 510x256 float32 style table (row n-1 for n phoneme ids)."""
-
-    name: str
-    language: str  # e.g. "en-us", "en-gb", "zh"
-    language_name: str
-    gender: str
-    backends: tuple[str, ...]
-    table: np.ndarray = field(repr=False, compare=False)
-    # Per-layer offsets of the decoder's AdaIN scales and shifts (enrolled voices; None = zeros, as for
-    # every stock voice). See greentts.models.optimize: the graph's ``adain`` input.
-    adain: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def british(self) -> bool:
-        return self.language == "en-gb"
-
-    @property
-    def lang(self) -> str:
-        """Short language code: "en", "zh", "ja", ..."""
-        return self.language.split("-")[0]
-
-    def style(self, n_ids: int) -> np.ndarray:
-        """The (1, 256) style vector for an utterance of ``n_ids`` phoneme ids."""
-        row = min(max(n_ids, 1), self.table.shape[0]) - 1
-        return self.table[row: row + 1]
-
-    def info(self) -> dict[str, object]:
-        return {"name": self.name, "language": self.language, "language_name": self.language_name,
-                "gender": self.gender, "backends": list(self.backends)}
 
 
 class VoiceStore:

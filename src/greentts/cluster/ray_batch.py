@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import GreenTTSError, InputError
-from .batch import Rendered, render_task
-from .tasks import Task
+from ..engine import Engine
+from ..jobs.batch import Rendered, render_task
+from ..jobs.tasks import Task
 
 __all__ = ["RayRenderer"]
 
@@ -36,8 +37,6 @@ class _Node:
     """Lives in a Ray worker process: an engine with one scheduler worker (one CPU) and private voices."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from ..engine import Engine
-
         self.voices_dir = tempfile.mkdtemp(prefix="greentts-ray-voices-")
         self.engine = Engine(voices_dir=self.voices_dir, **config)
         self.installed: set[str] = set()
@@ -155,8 +154,6 @@ class RayRenderer:
     def enroll(self, clip: str, name: str, text: str | None, lang: str | None, steps: int | None) -> str:
         """Prompt clips are enrolled here, on the driver (its voice store), then shipped to the workers."""
         if self._local is None:
-            from ..engine import Engine
-
             self._local = Engine(voices_dir=self._voices_dir, idle_probe_s=0.2)
         self._local.enroll(clip, name, text=text, lang=None if lang in (None, "auto") else lang, steps=steps,
                            overwrite=True)
