@@ -27,7 +27,7 @@ from typing import Any
 from .carbon import CarbonFactors
 from .meter import EnergyMeter, Reading
 
-__all__ = ["EnergyAccountant", "EnergyReport", "EnergyTally", "EnergyTotals", "Unit"]
+__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "EnergyTally", "EnergyTotals", "Unit"]
 
 _log = logging.getLogger("greentts.energy")
 
@@ -113,6 +113,37 @@ class EnergyReport:
         return (f"energy {self.joules:.3g} J ({self.kwh:.3g} kWh, {self.gco2e:.3g} gCO2e; "
                 f"{self.joules_per_audio_s:.3g} J per audio second) {self.method} by {self.meter}; "
                 f"grid {self.gco2e_per_kwh:g} gCO2e/kWh [{self.grid}], PUE {self.pue:g}")
+
+
+class EnergySum:
+    """The energy of several requests summed (a dialogue's turns, a narration's streams, a batch's
+    items): the one place where reports are added up, with one rule for the combined ``method``:
+    the method they share, "mixed" when they differ, "" when nothing was added."""
+
+    def __init__(self) -> None:
+        self.joules = self.kwh = self.gco2e = 0.0
+        self._methods: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, energy: EnergyReport | dict[str, Any] | None) -> None:
+        """Add a report (or its ``as_dict()``, or the dict this class makes); None adds nothing."""
+        if energy is None:
+            return
+        get = energy.get if isinstance(energy, dict) else lambda k, d=None: getattr(energy, k, d)
+        with self._lock:
+            self.joules += float(get("joules", 0.0) or 0.0)
+            self.kwh += float(get("kwh", 0.0) or 0.0)
+            self.gco2e += float(get("gco2e", 0.0) or 0.0)
+            if get("method"):
+                self._methods.add(str(get("method")))
+
+    @property
+    def method(self) -> str:
+        with self._lock:
+            return "mixed" if len(self._methods) > 1 else next(iter(self._methods), "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": self.method}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..energy.accounting import EnergySum
 from ..errors import GreenTTSError, InputError
 from ..models.assets import sha256_file
 from ..runtime.files import write_atomic
@@ -161,14 +162,27 @@ class BatchSummary:
     audio_s: float = 0.0
     wall_s: float = 0.0
     sentences: int = 0
-    joules: float = 0.0
-    kwh: float = 0.0
-    gco2e: float = 0.0
-    method: str = ""
+    energy: EnergySum = field(default_factory=EnergySum)  # the items' (idle and start-up stay with the nodes)
     bad_lines: list[BadLine] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     enrolled: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def joules(self) -> float:
+        return self.energy.joules
+
+    @property
+    def kwh(self) -> float:
+        return self.energy.kwh
+
+    @property
+    def gco2e(self) -> float:
+        return self.energy.gco2e
+
+    @property
+    def method(self) -> str:
+        return self.energy.method
 
     @property
     def rtf(self) -> float:
@@ -344,7 +358,6 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
     first_of_key: dict[str, Task] = {}
     waiting: dict[str, list[Task]] = {}
     outcome: dict[str, tuple[Task, dict[str, Any]] | str] = {}  # key -> (first task, its fields) | error
-    methods: set[str] = set()
     try:
         while queue or running:
             while queue and len(running) < renderer.concurrency:
@@ -379,8 +392,6 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
                     for t in (task, *copies):
                         _finish_failed(t, outcome[task.key], manifest, summary, notify)
                     continue
-                if fields.get("energy"):
-                    methods.add(fields["energy"]["method"])
                 _finish_ok(out_dir, task, data, fields, manifest, summary, notify)
                 outcome[task.key] = (task, fields)
                 for t in copies:
@@ -388,7 +399,6 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
     finally:
         for fut in running:
             fut.cancel()
-        summary.method = "mixed" if len(methods) > 1 else (methods.pop() if methods else "")
 
 
 def _finish_ok(out_dir: Path, task: Task, data: bytes, fields: dict[str, Any], manifest: Manifest,
@@ -402,10 +412,7 @@ def _finish_ok(out_dir: Path, task: Task, data: bytes, fields: dict[str, Any], m
     summary.ok += 1
     summary.audio_s += fields.get("duration_s", 0.0)
     summary.sentences += int(fields.get("sentences", 1))
-    energy = fields.get("energy") or {}
-    summary.joules += energy.get("joules", 0.0)
-    summary.kwh += energy.get("kwh", 0.0)
-    summary.gco2e += energy.get("gco2e", 0.0)
+    summary.energy.add(fields.get("energy"))
     notify("item", {"record": record, "summary": summary})
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..energy.accounting import EnergySum
 from ..errors import GreenTTSError, InputError, VoiceError
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
@@ -127,6 +128,7 @@ class DialogueStream:
                  auto_assign: bool = False, settings: DialogueSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or DialogueSettings()
+        self.energy = EnergySum()  # of the turns rendered by the last iteration
         if self.settings.lookahead_turns < 1:
             raise InputError("lookahead_turns must be at least 1")
         script = script.with_voices(voices or {})
@@ -161,7 +163,7 @@ class DialogueStream:
         parts: list[np.ndarray] = []
         segments: list[tuple[float, float, str]] = []
         words: list[tuple[float, float, str]] = []
-        energy = {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": ""}
+        energy = EnergySum()
         pos = 0
         for piece in turn.pieces:
             if not piece.text:
@@ -180,18 +182,16 @@ class DialogueStream:
                     words += [(w["start"] + shift, w["end"] + shift, w["word"]) for w in chunk.words]
                     parts.append(chunk.audio)
                     pos += len(chunk.audio)
-            if stream.energy is not None:
-                for k in ("joules", "kwh", "gco2e"):
-                    energy[k] += getattr(stream.energy, k)
-                energy["method"] = stream.energy.method
+            energy.add(stream.energy)
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         _fade(audio, rate)
         return TurnAudio(turn, kw["voice"], audio.astype(np.float32, copy=False), rate, segments,
-                         self.settings.gap_after(turn, following), energy, words)
+                         self.settings.gap_after(turn, following), energy.as_dict(), words)
 
     def __iter__(self) -> Iterator[TurnAudio]:
         turns = self.script.turns
         ahead = self.settings.lookahead_turns
+        self.energy = EnergySum()
         with ThreadPoolExecutor(ahead, thread_name_prefix="greentts-dialogue") as pool:
             window: deque[Future[TurnAudio]] = deque()
             nxt = 0
@@ -201,7 +201,9 @@ class DialogueStream:
                         following = turns[nxt + 1] if nxt + 1 < len(turns) else None
                         window.append(pool.submit(self._render, turns[nxt], following))
                         nxt += 1
-                    yield window.popleft().result()
+                    turn = window.popleft().result()
+                    self.energy.add(turn.energy)
+                    yield turn
             finally:
                 for fut in window:
                     fut.cancel()
@@ -236,7 +238,6 @@ class DialogueStream:
                         for name in self.script.speakers} if stems else {}
         cues = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
         records: list[dict[str, Any]] = []
-        energy = {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "methods": set()}
         try:
             for t in self:
                 start = writer.frames / rate
@@ -251,10 +252,6 @@ class DialogueStream:
                     for c in cues:
                         c.add(start + s, start + e, text, t.turn.speaker, words=words)
                 records.append(_turn_record(t, start))
-                for k in ("joules", "kwh", "gco2e"):
-                    energy[k] += t.energy.get(k, 0.0)
-                if t.energy.get("method"):
-                    energy["methods"].add(t.energy["method"])
                 if progress:
                     progress(t.turn.index + 1, len(self.script.turns), writer.frames / rate)
             for w in [writer, *stem_writers.values()]:
@@ -273,10 +270,8 @@ class DialogueStream:
                 w.close()
             for c in cues:
                 c.discard()
-        methods = energy.pop("methods")
-        energy["method"] = "mixed" if len(methods) > 1 else (methods.pop() if methods else "")  # type: ignore[union-attr]
         return DialogueReport(out, writer.frames / rate, len(records), dict(self.voices), files,
-                              time.perf_counter() - t0, energy)
+                              time.perf_counter() - t0, self.energy.as_dict())
 
 
 def _turn_record(t: TurnAudio, start: float) -> dict[str, Any]:

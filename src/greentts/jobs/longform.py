@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..energy.accounting import EnergySum
 from ..errors import EmptyTextError, InputError
 from ..runtime import audio as audio_io
 from ..runtime.files import AtomicFile, write_atomic
@@ -270,7 +271,7 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
     writer = audio_io.FileWriter(out, rate, fmt, subtype)
     cue_writers = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
     spans: list[dict[str, Any]] = []
-    energy = {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "methods": set()}
+    energy = EnergySum()
     done_chars = 0
     try:
         for i, chapter in enumerate(chapters):
@@ -293,14 +294,12 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
         writer.close()
         for w in cue_writers:
             w.discard()
-    methods = energy.pop("methods")
-    energy["method"] = "mixed" if len(methods) > 1 else (methods.pop() if methods else "")  # type: ignore[union-attr]
     return Narration(out, writer.frames / rate, spans, cue_writers[0].count if cue_writers else 0, files,
-                     time.perf_counter() - t0, energy)
+                     time.perf_counter() - t0, energy.as_dict())
 
 
 def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: list[_CueWriter], rate: int,
-           settings: dict[str, Any], energy: dict[str, Any]) -> None:
+           settings: dict[str, Any], energy: EnergySum) -> None:
     try:
         stream = engine.stream(chapter.spoken(), low_latency=False, priority="bulk", **settings)
     except EmptyTextError:
@@ -315,11 +314,7 @@ def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: lis
             words = [(x["start"] + shift, x["end"] + shift, x["word"]) for x in chunk.words]
             for w in cues:
                 w.add(begin / rate, max(begin, speech_end) / rate, seg.text, words=words)
-    if stream.energy is not None:
-        energy["joules"] += stream.energy.joules
-        energy["kwh"] += stream.energy.kwh
-        energy["gco2e"] += stream.energy.gco2e
-        energy["methods"].add(stream.energy.method)
+    energy.add(stream.energy)
 
 
 def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tuple[str, ...], title: str

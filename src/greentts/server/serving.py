@@ -413,13 +413,14 @@ class SpeechService:
             status, kind = status_for(exc)
             raise HTTPError(status, str(exc), kind, param="script") from None
         data = encode(audio, rate, req.response_format)
-        joules = sum(t["energy_j"] for t in turns)
+        energy = dialogue.energy.as_dict()
         with self._lock:
             self.served += 1
             self.audio_s += len(audio) / rate
-            self.joules += joules
+            self.joules += energy["joules"]
+            self.gco2e += energy["gco2e"]
         report = {"duration_s": round(len(audio) / rate, 3), "speakers": dialogue.voices, "turns": turns,
-                  "energy": {"joules": joules, "method": self.engine.energy().method}}
+                  "energy": energy}
         return data, report
 
     def energy_headers(self, record: Record) -> dict[str, str]:
