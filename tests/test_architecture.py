@@ -117,3 +117,13 @@ def test_nothing_outside_the_core_touches_private_attributes_of_an_engine():
             if engine_names.match(owner_name):
                 found.append(f"{name}:{node.lineno} {owner_name}.{node.attr}")
     assert found == []
+
+
+def test_the_model_rate_is_declared_by_the_models_not_repeated():
+    """24000 as a number appears only where a model declares its rate (Kokoro, hibari, CAM++'s inputs)
+    and in the table of rates each audio format accepts; everything else asks the model or the engine."""
+    allowed = {"greentts.models.kokoro", "greentts.models.hibari", "greentts.clone.campplus", "greentts.runtime.audio"}
+    found = [f"{name}:{node.lineno}" for name, path in MODULES.items() if name not in allowed
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Constant) and type(node.value) is int and node.value == 24000]
+    assert found == []

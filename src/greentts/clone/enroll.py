@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ModelError
+from ..models.kokoro import SAMPLE_RATE as SR
 from ..text.frontend import Frontend, mostly_han
 from ..voices.clip import Clip
 from ..voices.store import VoiceStore
@@ -193,12 +194,12 @@ class Enroller:
     def _warm_up(self) -> None:
         """Run the analysis once on a synthetic vowel, so a clip's preview does not pay for first-call
         work (pYIN's numba compilation alone took 4-5 s) but model loading does."""
-        t = np.arange(24000, dtype=np.float32) / 24000
+        t = np.arange(SR, dtype=np.float32) / SR
         vowel = sum(np.sin(2 * np.pi * 140.0 * k * t) / k for k in range(1, 12)).astype(np.float32) * 0.1
-        self.encoder.embed_numpy(vowel, 24000)
+        self.encoder.embed_numpy(vowel, SR)
         self.ge2e().embed_numpy(vowel)
         try:
-            pitch_stats(vowel, 24000)
+            pitch_stats(vowel, SR)
         except ValueError:
             pass
 
@@ -278,7 +279,7 @@ class Enroller:
         intonation; two halve that)."""
         audio = np.concatenate([self.speak(table, self._ids(t, lang), adain) for t in GUARD_SENTENCES[lang]])
         try:
-            return pitch_stats(audio, 24000).median_hz
+            return pitch_stats(audio, SR).median_hz
         except ValueError:
             return None
 
@@ -384,7 +385,7 @@ class Enroller:
                 window = None if WINDOW_FRAMES is None else ((step * 29) % 97, WINDOW_FRAMES)
                 out = k.forward(prep, style, window=window,
                                 adain=None if a_unit is None else a_unit * a_spread)
-                emb = self.encoder.embed(out.audio, 24000)
+                emb = self.encoder.embed(out.audio, SR)
                 cos = torch.nn.functional.cosine_similarity(emb, e_ref, dim=0)
                 loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
                 loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean() + W_REG_TIMBRE * (delta[:128] ** 2).mean()
@@ -477,7 +478,7 @@ class Enroller:
             if seg.ids:
                 parts.append(self.speak(table, list(seg.ids), adain))
             if i < len(segments) - 1:
-                parts.append(np.zeros(round(seg.pause_s * 24000), np.float32))
+                parts.append(np.zeros(round(seg.pause_s * SR), np.float32))
         if not parts:
             return None
         # a given transcript covers the whole recording; Whisper's covers the clip (the chosen window)
@@ -561,7 +562,7 @@ class Enroller:
         :meth:`voice_f0`'s."""
         text = sentence or VALIDATION_SENTENCE[ref.lang]
         audio = self.speak(table, self._ids(text, ref.lang), adain)
-        emb = self._unit(self.encoder.embed_numpy(audio, 24000))
+        emb = self._unit(self.encoder.embed_numpy(audio, SR))
         out = {"similarity": float(emb @ ref.embedding)}
         out["combined"] = out["similarity"]
         if ref.ge2e is not None:
@@ -585,7 +586,7 @@ class Enroller:
         asr, errs = self._transcriber(), []
         for text in GUARD_SENTENCES[lang]:
             audio = self.speak(table, self._ids(text, lang), adain)
-            hyp = asr.transcribe(audio, 24000, lang)
+            hyp = asr.transcribe(audio, SR, lang)
             errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
         return float(np.mean(errs))
 

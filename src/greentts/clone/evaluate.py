@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.kokoro import SAMPLE_RATE as SR
 from . import require
 from .analysis import pitch_stats
 
@@ -50,7 +51,7 @@ def reference_clip(engine: Any, voice: str, lang: str, alter: float = 1.0) -> np
 
     audio = engine.synthesize(REFERENCE_TEXT[lang], voice=voice, lang=lang).audio
     if alter != 1.0:
-        audio = soxr.resample(audio, 24000, round(24000 / alter)).astype(np.float32)
+        audio = soxr.resample(audio, SR, round(SR / alter)).astype(np.float32)
     return audio
 
 
@@ -100,7 +101,7 @@ class Judge:
     def _cos(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
-    def reference(self, audio: np.ndarray, sr: int = 24000) -> dict[str, Any]:
+    def reference(self, audio: np.ndarray, sr: int = SR) -> dict[str, Any]:
         return {"campplus": self.campplus.embed_numpy(audio, sr), "ge2e": self._ge2e(audio, sr),
                 "pitch": pitch_stats(audio, sr)}
 
@@ -116,8 +117,8 @@ class Judge:
             errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
             audio_all.append(r.audio)
         joined = np.concatenate(audio_all)
-        return VoiceScore(voice, float(np.mean(cams)), float(np.mean(ges)), pitch_stats(joined, 24000).median_hz,
-                          float(np.mean(errs)), len(joined) / 24000)
+        return VoiceScore(voice, float(np.mean(cams)), float(np.mean(ges)), pitch_stats(joined, SR).median_hz,
+                          float(np.mean(errs)), len(joined) / SR)
 
 
 class SpeakerJudges:
@@ -140,8 +141,8 @@ class SpeakerJudges:
         self._campplus = SpeakerEncoder(fetch_campplus_weights(Path(cache_dir)))
         self._ge2e = VoiceEncoder(device="cpu", verbose=False)
         self._ecapa = EcapaEncoder(fetch_ecapa_weights(Path(cache_dir)))
-        self._fns = {"campplus": lambda a: self._campplus.embed_numpy(a, 24000), "ge2e": self._embed_ge2e,
-                     "ecapa": lambda a: self._ecapa.embed(a, 24000)}
+        self._fns = {"campplus": lambda a: self._campplus.embed_numpy(a, SR), "ge2e": self._embed_ge2e,
+                     "ecapa": lambda a: self._ecapa.embed(a, SR)}
         self._asr = Transcriber(Path(cache_dir))
 
     @property
@@ -149,7 +150,7 @@ class SpeakerJudges:
         return tuple(self._fns)
 
     def _embed_ge2e(self, audio: np.ndarray) -> np.ndarray:
-        return resemblyzer_embedding(self._ge2e, audio, 24000)
+        return resemblyzer_embedding(self._ge2e, audio, SR)
 
     def embed(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         return {k: np.asarray(f(np.asarray(audio, np.float32)), np.float32).reshape(-1) for k, f in self._fns.items()}
@@ -164,6 +165,6 @@ class SpeakerJudges:
 
         errs = []
         for text, a in zip(HELD_OUT_SENTENCES[lang][:n], audio):
-            hyp = self._asr.transcribe(a, 24000, lang)
+            hyp = self._asr.transcribe(a, SR, lang)
             errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
         return float(np.mean(errs))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..models.kokoro import SAMPLE_RATE as SR
 from . import require
 
 torch = require("torch")
@@ -333,7 +334,7 @@ class Forward:
 class TorchKokoro:
     """Kokoro-82M v1.0 in PyTorch with the ONNX model's weights; frozen parameters, grad w.r.t. style."""
 
-    FRAME_S = 600 / 24000  # one duration frame (the F0 contour has 2 values per frame, 300 samples each)
+    FRAME_S = 600 / SR  # one duration frame (the F0 contour has 2 values per frame, 300 samples each)
 
     def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
         if threads:

@@ -218,6 +218,17 @@ class EngineCore:
     def closed(self) -> bool:
         return self._closed
 
+    def native_rate(self, tier: str = "standard") -> int:
+        """The rate the tier's model renders at: a request's output rate unless it asks for another."""
+        if tier == "auto":  # every tier auto may choose; they agree today, and must for this answer
+            rates = {self.backends[b].sample_rate for b in TIER_BACKENDS.values()}
+            if len(rates) == 1:
+                return rates.pop()
+            raise InputError("tier='auto' has no single native rate here; pass sample_rate")
+        if tier not in TIER_BACKENDS:
+            raise InputError(f"unknown tier {tier!r}; choose from {', '.join(TIER_BACKENDS)} or auto")
+        return self.backends[TIER_BACKENDS[tier]].sample_rate
+
     def stats(self) -> dict[str, int]:
         """Scheduler state: workers, busy workers, segments waiting."""
         return {"workers": self.workers, "busy_workers": self._scheduler.busy,

@@ -147,7 +147,7 @@ class DialogueStream:
                 raise type(exc)(f"speaker {name!r}: {exc}") from None
         self.script = script
         self.voices = mapping
-        self.sample_rate = self.settings.sample_rate or 24000
+        self.sample_rate = self.settings.sample_rate or engine.native_rate(self.settings.tier)
         self._checked: set[int] = set()
 
     def _settings(self, turn: Turn) -> dict[str, Any]:

@@ -260,7 +260,7 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
     if settings.get("tier") == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
         raise InputError("the eco tier speaks English only and this book contains Chinese characters; "
                          "use tier='standard'")
-    rate = settings.get("sample_rate") or audio_io.default_rate(fmt) or 24000
+    rate = settings.get("sample_rate") or audio_io.default_rate(fmt) or engine.native_rate(settings.get("tier") or "standard")
     settings = {**settings, "sample_rate": rate}
     engine.phonemize("Hello.", **{k: v for k, v in settings.items() if k in ("voice", "lang", "speed", "tier")})
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GreenTTSError, InputError
+from ..models.kokoro import SAMPLE_RATE as KOKORO_RATE
 from ..runtime.audio import EXTENSIONS, FORMATS, check_format, default_rate
 from ..settings import SynthesisSettings, validated
 from ..text.lexicon import Lexicon
@@ -254,7 +255,7 @@ class _LineChecker:
         if voice:
             for name, _ in parse_blend(voice):
                 self.voices.get(name)  # VoiceError names an unknown voice
-        check_format(fmt, s.sample_rate or 24000)
+        check_format(fmt, s.sample_rate or KOKORO_RATE)  # both tiers render at the Kokoro rate
         out: dict[str, Any] = {"lang": s.lang, "speed": s.speed, "tier": s.tier}
         if s.voice:
             out["voice"] = s.voice

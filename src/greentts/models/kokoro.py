@@ -14,12 +14,14 @@ from .assets import kokoro_fast_model_path, kokoro_model_path
 from .base import ort_session
 from .optimize import ADAIN_DIM, ADAIN_INPUT
 
-__all__ = ["KokoroBackend"]
+__all__ = ["KokoroBackend", "SAMPLE_RATE"]
+
+SAMPLE_RATE = 24_000  # Kokoro-82M renders 24 kHz
 
 
 class KokoroBackend:
     name = "kokoro"
-    sample_rate = 24_000
+    sample_rate = SAMPLE_RATE
     languages = frozenset({"en", "zh"})
     max_ids = 510
 

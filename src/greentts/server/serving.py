@@ -234,7 +234,7 @@ class SpeechService:
             raise HTTPError(400, "response_format 'aac' is not available (no AAC encoder ships with greentts); "
                                  "use mp3, opus, flac, wav or pcm", param="response_format",
                             code="unsupported_format")
-        rate = req.sample_rate or 24000
+        rate = req.sample_rate or self.engine.native_rate(req.tier or MODELS[req.model])
         try:
             check_format(req.response_format, rate)
         except FormatError as exc:
@@ -400,7 +400,7 @@ class SpeechService:
         if size > limit:
             raise HTTPError(413, f"the script is {size} characters; the limit is {limit} (use greentts dialogue "
                                  "for long scripts)", param="script", code="input_too_long")
-        rate = req.sample_rate or 24000
+        rate = req.sample_rate or self.engine.native_rate(req.tier)
         try:
             check_format(req.response_format, rate)
             voices = {k: self.resolve_voice(v, ns) for k, v in req.voices.items()}

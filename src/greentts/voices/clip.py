@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..models.kokoro import SAMPLE_RATE as KOKORO_RATE
 
 __all__ = ["Clip", "Window", "prepare_clip", "best_window", "speech_duration", "CLIP_RATE", "MIN_CLIP_S",
            "MAX_CLIP_S", "WINDOW_MIN_S", "WINDOW_MAX_S"]
 
-CLIP_RATE = 24000
+CLIP_RATE = KOKORO_RATE
 MIN_CLIP_S = 3.0
 MAX_CLIP_S = 30.0  # without window selection (window=False), the longest clip accepted
 WINDOW_MIN_S = 5.0  # a longer recording is cut to its cleanest window of 5-8 s
