@@ -127,3 +127,30 @@ def test_the_model_rate_is_declared_by_the_models_not_repeated():
              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
              if isinstance(node, ast.Constant) and type(node.value) is int and node.value == 24000]
     assert found == []
+
+
+def test_the_engine_implements_the_client_protocol_with_the_same_signatures():
+    import inspect
+
+    from greentts import Engine
+    from greentts.serving.client import EngineClient
+
+    members = [n for n, v in vars(EngineClient).items() if callable(v) and not n.startswith("_")]
+    assert len(members) >= 15
+    for name in members:
+        want = inspect.signature(getattr(EngineClient, name))
+        have = inspect.signature(getattr(Engine, name))
+        assert list(want.parameters) == list(have.parameters), name
+
+
+def test_front_ends_type_their_engine_as_the_client_protocol():
+    """Modules above the core take an ``EngineClient``, not ``Any``, not the concrete ``Engine``."""
+    loose = []
+    for name, path in MODULES.items():
+        if _unit(name) not in ("jobs", "server", "serving"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.arg) and node.arg == "engine" and node.annotation is not None:
+                if ast.unparse(node.annotation) not in ("EngineClient", "EngineClient | None"):
+                    loose.append(f"{name}:{node.lineno} engine: {ast.unparse(node.annotation)}")
+    assert loose == []

@@ -41,11 +41,11 @@ class _Node:
         self.engine = Engine(voices_dir=self.voices_dir, **config)
         self.installed: set[str] = set()
 
-    def render(self, task: Task, voice: str | None, names: tuple[str, ...], *tables: tuple[np.ndarray, dict]
-               ) -> tuple[bytes | None, dict[str, Any]]:
-        for name, (table, meta) in zip(names, tables):
+    def render(self, task: Task, voice: str | None, names: tuple[str, ...],
+               *tables: tuple[np.ndarray, dict, np.ndarray | None]) -> tuple[bytes | None, dict[str, Any]]:
+        for name, (table, meta, adain) in zip(names, tables):
             if name not in self.installed:
-                self.engine.voices.save(name, table, meta, overwrite=True)
+                self.engine.install_voice(name, table, meta, adain)
                 self.installed.add(name)
         try:
             return render_task(self.engine, task, voice)
@@ -147,8 +147,8 @@ class RayRenderer:
 
     def _table(self, name: str) -> Any:
         if name not in self._tables:
-            self._tables[name] = self._ray.put((np.asarray(self._store.get(name).table),
-                                                self._store.enrolled_meta(name)))
+            voice = self._store.get(name)  # its AdaIN offsets travel too
+            self._tables[name] = self._ray.put((np.asarray(voice.table), self._store.enrolled_meta(name), voice.adain))
         return self._tables[name]
 
     def enroll(self, clip: str, name: str, text: str | None, lang: str | None, steps: int | None) -> str:

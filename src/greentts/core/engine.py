@@ -19,23 +19,20 @@ from typing import Any, TypeVar
 
 from ..energy.accounting import EnergyAccountant, EnergyTally, EnergyTotals
 from ..energy.carbon import CarbonFactors
-from ..energy.card import choose_tier
 from ..energy.ledger import Ledger
 from ..energy.meter import CpuTimeMeter, EnergyMeter, auto_meter
-from ..errors import EngineClosed, GreenTTSError, InputError, VoiceError
+from ..errors import EngineClosed, InputError
 from ..models.base import Backend, BackendSession
 from ..models.hibari import HibariBackend
 from ..models.kokoro import KokoroBackend
 from ..result import Result
 from ..runtime.scheduler import Scheduler
 from ..settings import TIER_BACKENDS, EngineConfig, SynthesisSettings, validated
-from ..text.frontend import Frontend, Plan, Segment, mostly_han
+from ..text.frontend import Frontend, Plan, Segment
 from ..text.lexicon import Lexicon
-from ..text.normalize import clean, is_han
-from ..text.ssml import is_ssml, parse_ssml
 from ..voice import Voice
-from ..voices.prosody import apply_preset, with_prosody_half
 from ..voices.store import VoiceStore, default_voices_dir
+from .policy import RequestPolicy
 from .stream import SegmentOutput, StreamRuntime, SynthesisStream
 
 __all__ = ["EngineCore", "Prepared"]
@@ -43,7 +40,6 @@ __all__ = ["EngineCore", "Prepared"]
 ENERGY_POLL_S = 30.0
 PRIORITIES = {"interactive": 0, "bulk": 2}  # scheduler priorities: lower runs first (+1 after a first segment)
 _Core = TypeVar("_Core", bound="EngineCore")
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".m4a"})
 
 
 @dataclass(frozen=True)
@@ -113,44 +109,8 @@ class EngineCore:
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
                                             self.startup_energy), self.config.queue_size,
             latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def _meter(self) -> EnergyMeter:
-        c = self.config
-        cpu = CpuTimeMeter(c.cpu_active_watts_per_vcpu, None, c.ram_watts_per_gb, c.cpu_idle_watts_per_vcpu)
-        try:
-            return auto_meter(c.energy_meter, cpu=cpu)
-        except Exception as exc:  # noqa: BLE001 - NVMLError, OSError, ImportError ...: one clear error
-            raise InputError(f"energy_meter={c.energy_meter!r} cannot be read on this machine: {exc}") from None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def __init__(self, config: EngineConfig | None = None, **overrides: Any) -> None:
-        self.config: EngineConfig = validated(EngineConfig, config, **overrides)
-        self.voices = VoiceStore(self.config.voices_dir or default_voices_dir())
-        lexicon = Lexicon()
-        for path in self.config.dictionaries:
-            lexicon = lexicon + Lexicon.load(path)
-        self.frontend = Frontend(lexicon, self.config.max_segment_ids, self.config.first_segment_ids)
-        self.backends: dict[str, Backend] = {
-            "kokoro": KokoroBackend(self.config.cache_dir, self.config.kokoro_graph),
-            "hibari": HibariBackend(),
-        }
-        self.workers = self.config.workers or os.cpu_count() or 1
-        # A stream's first segment, when the engine is idle, runs alone on a session using every core.
-        self.latency_threads = self.workers * self.config.threads_per_worker
-        self.carbon = CarbonFactors.resolve(self.config.country, self.config.grid_gco2_per_kwh, self.config.pue)
-        self.ledger = Ledger(self.config.ledger) if self.config.ledger else None
-        self.accountant = EnergyAccountant(self._meter(), self.carbon)
-        self.accountant.measure_idle(self.config.idle_probe_s)  # before any worker exists: truly idle
-        self.startup_energy = EnergyTally()  # loading and warming models: attributed, but to no request
-        # settle periodically (RAPL counters wrap) and keep the ledger's session row current
-        self.accountant.start_polling(ENERGY_POLL_S, self._record_session if self.ledger else None)
-        self._scheduler: Scheduler[_Worker] = Scheduler(
-            self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
-                                            self.startup_energy), self.config.queue_size,
-            latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
+        self.policy = RequestPolicy(self.config, self.voices, self.backends, self.frontend,
+                                    lambda voice, path: self._clip_prosody(voice, path))
         self._closed = False
         self._lock = threading.Lock()
 
@@ -251,14 +211,30 @@ class EngineCore:
         return True
 
     def list_voices(self, lang: str | None = None) -> list[dict[str, object]]:
+        """Stock and enrolled voices with their metadata (``lang``: "en", "zh", "en-gb" ...)."""
         return self.voices.list(lang)
+
+    def stock_voice_names(self, lang: str | None = None) -> list[str]:
+        return self.voices.names(lang)
+
+    def check_new_voice_name(self, name: str) -> None:
+        """Raise VoiceError unless ``name`` may name an enrolled voice."""
+        self.voices.check_new_name(name)
+
+    def delete_voice(self, name: str) -> None:
+        """Remove an enrolled voice (VoiceError for a stock voice or an unknown name)."""
+        self.voices.delete(name)
+
+    def install_voice(self, name: str, table: Any, meta: dict[str, Any], adain: Any = None) -> None:
+        """Save a voice made elsewhere (a batch driver ships its enrolled voices to Ray workers)."""
+        self.voices.save(name, table, meta, overwrite=True, adain=adain)
 
     def phonemize(self, text: str, **settings: Any) -> list[Segment]:
         """Run the frontend only (no weights): the segments, phonemes and ids that would be spoken."""
         s: SynthesisSettings = validated(SynthesisSettings, None, **settings)
-        voice = self._voice(text, s)
-        tier, _ = self._tier(text, s, voice)
-        return list(self._plan(text, s, voice, self.backends[TIER_BACKENDS[tier]]))
+        voice = self.policy.voice(text, s)
+        tier, _ = self.policy.tier(text, s, voice)
+        return list(self.policy.plan(text, s, voice, self.backends[TIER_BACKENDS[tier]]))
 
     def prepare(self, text: str, settings: SynthesisSettings | None = None, *, low_latency: bool = True,
                 priority: str = "interactive", **overrides: Any) -> Prepared:
@@ -275,14 +251,14 @@ class EngineCore:
         s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
         if self._closed:
             raise EngineClosed("the engine is closed")
-        voice = self._voice(text, s)
-        tier, reason = self._tier(text, s, voice)
+        voice = self.policy.voice(text, s)
+        tier, reason = self.policy.tier(text, s, voice)
         backend = self.backends[TIER_BACKENDS[tier]]
-        problem = self._cannot_speak(tier, text, s, voice) if s.tier != "auto" else None  # auto chose an able one
+        problem = self.policy.cannot_speak(tier, text, s, voice) if s.tier != "auto" else None  # auto chose an able one
         if problem is not None:
             raise problem
-        self._check_ssml_voices(text, s, tier)
-        plan = self._plan(text, s, voice, backend, low_latency)
+        self.policy.check_ssml_voices(text, s, tier)
+        plan = self.policy.plan(text, s, voice, backend, low_latency)
         return Prepared(text, s, voice, tier, reason, backend, plan, s.sample_rate or backend.sample_rate,
                         low_latency, PRIORITIES[priority], t0)
 
@@ -315,80 +291,15 @@ class EngineCore:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check_ssml_voices(self, text: str, s: SynthesisSettings, tier: str) -> None:
-        """Every SSML <voice> must exist and be speakable by the tier (raised before any audio)."""
-        if not (s.input_format == "ssml" or (s.input_format == "auto" and is_ssml(text))):
-            return
-        chunks, _ = parse_ssml(text, s.ssml_strict)
-        backend = self.backends[TIER_BACKENDS[tier]]
-        for name in {c.controls.voice for c in chunks if c.controls.voice}:
-            voice = self.voices.get(name)
-            if backend.name not in voice.backends:
-                raise VoiceError(f"SSML <voice name={name!r}> is not available in the {tier} tier")
-
     def segment_voice(self, seg: Segment, default: Voice) -> Voice:
         """The voice that speaks ``seg``: its SSML <voice>, else the request's."""
         name = seg.controls.voice if seg.controls is not None else None
         return default if not name or name == default.name else self.voices.get(name)
 
-    def _voice(self, text: str, s: SynthesisSettings) -> Voice:
-        if s.voice:
-            voice = self.voices.get(s.voice)
-        elif s.lang == "zh" or (s.lang == "auto" and mostly_han(clean(text)[0])):
-            voice = self.voices.get(self.config.default_voice_zh)
-        else:
-            voice = self.voices.get(self.config.default_voice_en)
-        if s.prosody_from:
-            voice = self._prosody_from(voice, s.prosody_from)
-        if s.prosody:
-            voice = apply_preset(voice, s.prosody)
-        return voice
-
-    def _prosody_from(self, voice: Voice, source: str) -> Voice:
-        """``voice`` with the prosody half of another voice (by name) or of a reference clip (by path)."""
-        path = Path(source).expanduser()
-        is_path = path.suffix.lower() in AUDIO_SUFFIXES or "/" in source or os.sep in source
-        if not is_path:
-            other = self.voices.get(source)  # VoiceError names unknown voices
-            return with_prosody_half(voice, other.table[:, 128:], other.name)
-        return self._clip_prosody(voice, path)
-
     def _clip_prosody(self, voice: Voice, path: Path) -> Voice:
         """``voice`` with the prosody half of the clip at ``path``: analysing a clip is enrollment's work,
         which the core does not do (:class:`greentts.Engine` does)."""
         raise InputError(f"prosody_from={str(path)!r}: a reference clip needs greentts.Engine (enrollment)")
-
-    def _cannot_speak(self, tier: str, text: str, s: SynthesisSettings, voice: Voice) -> GreenTTSError | None:
-        """Why ``tier`` cannot speak this request (an error to raise), or None if it can."""
-        backend = self.backends[TIER_BACKENDS[tier]]
-        if "zh" not in backend.languages and (s.lang == "zh" or any(is_han(c) for c in text)):
-            return InputError(f"the {tier} tier ({backend.name}) speaks English only; this text contains "
-                              "Chinese characters (use tier='standard')")
-        if backend.name not in voice.backends:
-            names = [v["name"] for v in self.voices.list() if backend.name in v["backends"]]
-            return VoiceError(f"voice {voice.name!r} is not available in the {tier} tier; "
-                              f"{tier} voices: {', '.join(map(str, names))}")
-        return None
-
-    def _tier(self, text: str, s: SynthesisSettings, voice: Voice) -> tuple[str, str]:
-        """The tier to use and why. ``auto``: the cheapest (energy card) of the tiers that can speak it."""
-        if s.tier != "auto":
-            return s.tier, "requested"
-        able = [t for t in TIER_BACKENDS if self._cannot_speak(t, text, s, voice) is None]
-        if not able:
-            raise VoiceError(f"no tier can speak voice {voice.name!r} for this text")
-        return choose_tier(able, s.max_first_audio_s)
-
-    def _plan(self, text: str, s: SynthesisSettings, voice: Voice, backend: Backend,
-              low_latency: bool = False) -> Plan:
-        lexicon = Lexicon.from_entries(list(s.pronunciations)) if s.pronunciations else Lexicon()
-        for path in s.dictionaries:
-            lexicon = lexicon + Lexicon.load(path)
-        return self.frontend.plan(text, lang=s.lang, british=voice.british, lexicon=lexicon,
-                                  max_ids=backend.max_ids,
-                                  first_max_ids=None if low_latency else backend.max_ids,
-                                  input_format=s.input_format, ssml_strict=s.ssml_strict,
-                                  british_of=lambda name: self.voices.get(name).british)
 
     def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
                 fast_lane: bool = False, priority: int = 0,

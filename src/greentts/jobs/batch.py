@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from ..energy.accounting import EnergySum
 from ..errors import GreenTTSError, InputError
+from ..serving.client import EngineClient
 from ..models.assets import sha256_file
 from ..runtime.files import write_atomic
 from .tasks import BadLine, Task, prompt_voice_name
@@ -59,7 +60,7 @@ class Renderer(Protocol):
     def close(self) -> None: ...
 
 
-def render_task(engine: Any, task: Task, voice: str | None) -> Rendered:
+def render_task(engine: EngineClient, task: Task, voice: str | None) -> Rendered:
     """Synthesize one task and encode it (runs wherever the engine is). Errors propagate."""
     settings = dict(task.settings)
     if voice:
@@ -81,7 +82,7 @@ def render_task(engine: Any, task: Task, voice: str | None) -> Rendered:
 class LocalRenderer:
     """Items run in this process: ``concurrency`` item threads feed the engine's scheduler (all cores)."""
 
-    def __init__(self, engine: Any, concurrency: int | None = None) -> None:
+    def __init__(self, engine: EngineClient, concurrency: int | None = None) -> None:
         self.engine = engine
         self.concurrency = concurrency or 2 * engine.workers
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="greentts-batch")

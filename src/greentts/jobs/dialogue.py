@@ -26,6 +26,7 @@ import numpy as np
 
 from ..energy.accounting import EnergySum
 from ..errors import GreenTTSError, InputError, VoiceError
+from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
 from ..text.normalize import is_han
@@ -124,7 +125,7 @@ def auto_voices(script: Script, taken: dict[str, str]) -> dict[str, str]:
 class DialogueStream:
     """Iterate for :class:`TurnAudio` in script order; ``save`` writes the mix and its side files."""
 
-    def __init__(self, engine: Any, script: Script, voices: dict[str, str] | None = None, *,
+    def __init__(self, engine: EngineClient, script: Script, voices: dict[str, str] | None = None, *,
                  auto_assign: bool = False, settings: DialogueSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or DialogueSettings()

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from ..energy.accounting import EnergySum
 from ..errors import EmptyTextError, InputError
+from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import AtomicFile, write_atomic
 from ..text.normalize import is_han
@@ -237,7 +238,7 @@ def _wrap(text: str) -> str:
 ProgressFn = Callable[[int, int, float], None]  # (characters done, characters total, audio seconds so far)
 
 
-def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: str | None = None,
+def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, *, format: str | None = None,
             subtype: str | None = None, chapter_pause_s: float = 2.0, subtitles: tuple[str, ...] = SUBTITLE_FORMATS,
             markers: tuple[str, ...] = MARKER_FORMATS, title: str | None = None, progress: ProgressFn | None = None,
             **settings: Any) -> Narration:
@@ -298,7 +299,7 @@ def narrate(engine: Any, chapters: list[Chapter], out: str | Path, *, format: st
                      time.perf_counter() - t0, energy.as_dict())
 
 
-def _speak(engine: Any, chapter: Chapter, writer: audio_io.FileWriter, cues: list[_CueWriter], rate: int,
+def _speak(engine: EngineClient, chapter: Chapter, writer: audio_io.FileWriter, cues: list[_CueWriter], rate: int,
            settings: dict[str, Any], energy: EnergySum) -> None:
     try:
         stream = engine.stream(chapter.spoken(), low_latency=False, priority="bulk", **settings)

@@ -13,16 +13,19 @@ service between HTTP and the engine), ``metrics`` (Prometheus), ``routes`` (thin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ServerConfig
+
+if TYPE_CHECKING:
+    from ..serving.client import EngineClient
 
 __all__ = ["create_app", "ServerConfig"]
 
 INSTALL_HINT = "the server needs the 'server' extra: pip install 'greentts[server]'"
 
 
-def create_app(config: ServerConfig | None = None, engine: Any = None) -> Any:
+def create_app(config: ServerConfig | None = None, engine: EngineClient | None = None) -> Any:
     """Build the FastAPI app (see :func:`greentts.server.app.create_app`)."""
     try:
         import fastapi  # noqa: F401

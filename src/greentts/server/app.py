@@ -17,6 +17,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import Match
 
 from ..errors import GreenTTSError
+from ..serving.client import EngineClient
 from .auth import OPEN_PATHS, OPS_PATHS, AuthGuard
 from .config import ServerConfig
 from .metrics import Metrics
@@ -30,7 +31,7 @@ log = logging.getLogger("greentts.server")
 MIB = 1024 * 1024
 
 
-def create_app(config: ServerConfig | None = None, engine: Any = None) -> FastAPI:
+def create_app(config: ServerConfig | None = None, engine: EngineClient | None = None) -> FastAPI:
     """Build the app. ``engine``: an existing :class:`greentts.Engine` (kept open on shutdown); by default
     one is built from ``config.engine`` at start-up and closed at shutdown."""
     config = config or ServerConfig()

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..errors import GreenTTSError, VoiceError
+from ..serving.client import EngineClient
 from .auth import caller_namespace
 from ..voices.store import check_voice_name, valid_voice_name
 from .schemas import MODELS, OPENAI_VOICES, DialogueRequest, SpeechRequest, TimestampsRequest, responses
@@ -201,7 +202,7 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
         raise HTTPError(413, f"the upload is over {cfg.max_upload_mb:g} MB", param="file", code="upload_too_large")
     full = ns + name
     try:
-        svc.engine.voices.check_new_name(full)  # before the upload is stored
+        svc.engine.check_new_voice_name(full)  # before the upload is stored
     except GreenTTSError as exc:
         raise HTTPError(400, str(exc), param="name") from None
     folder = Path(tempfile.mkdtemp(prefix="greentts-upload-"))
@@ -237,14 +238,14 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
     return JSONResponse(job.as_dict() | {"status_url": f"/v1/voices/jobs/{job.id}"}, status_code=202)
 
 
-def check_bare_name(engine: Any, name: str) -> None:
+def check_bare_name(engine: EngineClient, name: str) -> None:
     """400 unless ``name`` (without the key's prefix) may name an enrolled voice: the full pattern, not a
     stock voice or an OpenAI voice name (either would hide the enrolled voice), not a key's prefix."""
     try:
         check_voice_name(name)
     except VoiceError as exc:
         raise HTTPError(400, str(exc), param="name") from None
-    if name in engine.voices.names() or name in OPENAI_VOICES:
+    if name in engine.stock_voice_names() or name in OPENAI_VOICES:
         raise HTTPError(400, f"{name!r} is a stock voice name; choose another name for the enrolled voice",
                         param="name")
     if namespaced(name):
@@ -281,12 +282,12 @@ async def job_status(job_id: str, request: Request, ns: str = Depends(caller_nam
 @router.delete("/v1/voices/{name}", responses=responses(400, 401, 404))
 async def delete_voice(name: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
     engine = service(request).engine
-    if name in engine.voices.names():
+    if name in engine.stock_voice_names():
         raise HTTPError(400, f"{name!r} is a stock voice and cannot be deleted", param="name")
     if not valid_voice_name(name):
         raise HTTPError(404, f"no enrolled voice named {name!r}", param="name", code="not_found")
     try:
-        engine.voices.delete(ns + name)
+        engine.delete_voice(ns + name)
     except VoiceError:
         raise HTTPError(404, f"no enrolled voice named {name!r}", param="name", code="not_found") from None
     return {"deleted": name}

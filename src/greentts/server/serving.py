@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 
 from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
+from ..serving.client import EngineClient
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from .config import ServerConfig
 from .metrics import Metrics
@@ -135,7 +136,7 @@ class Job:
 
 
 class SpeechService:
-    def __init__(self, engine: Any, config: ServerConfig, metrics: Metrics) -> None:
+    def __init__(self, engine: EngineClient, config: ServerConfig, metrics: Metrics) -> None:
         self.engine, self.config, self.metrics = engine, config, metrics
         self._lock = threading.Lock()
         self._active = 0
@@ -214,7 +215,7 @@ class SpeechService:
         for part in spec.split(","):
             name, sep, weight = part.strip().partition(":")
             name = OPENAI_VOICES.get(name, name)
-            if ns and name not in self.engine.voices.names() and not name.startswith(ns):
+            if ns and name not in self.engine.stock_voice_names() and not name.startswith(ns):
                 name = ns + name
             parts.append(name + (sep + weight if sep else ""))
         return ",".join(parts)
