@@ -297,3 +297,17 @@ def test_dialogue_endpoint_returns_the_mix_and_turns(live):
     assert plain.status_code == 200 and plain.headers["content-type"].startswith("audio/mpeg")
     bad = httpx.post(live[0].url + "/v1/dialogue", json={"script": "[S1] Hi.\n[S2] Hello."}, timeout=60)
     assert bad.status_code in (400, 404) and "S1" in bad.json()["error"]["message"]
+
+
+def test_a_dialogue_is_recorded_and_counted_like_a_speech_request(live):
+    url = live[0].url
+    r = httpx.post(url + "/v1/dialogue", json={"script": "[S1] Hello there.\n[S2] Hi.", "auto_voices": True,
+                                               "response_format": "wav"}, timeout=120)
+    assert r.status_code == 200, r.text
+    record = httpx.get(url + f"/v1/requests/{r.headers['x-request-id']}").json()
+    assert record["status"] == "complete" and record["model"] == "dialogue" and record["audio_s"] > 0.5
+    assert record["energy"]["method"] == "estimated" and record["energy"]["gco2e"] > 0
+    assert float(r.headers["x-greentts-energy-joules"]) == pytest.approx(record["energy"]["joules"], rel=1e-5)
+    fams = {f.name: f for f in text_string_to_metric_families(httpx.get(url + "/metrics").text)}
+    latency = [s for s in fams["greentts_request_duration_seconds"].samples if s.name.endswith("_count")]
+    assert any(s.labels["route"] == "/v1/dialogue" and s.value >= 1 for s in latency)

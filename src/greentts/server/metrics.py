@@ -46,13 +46,15 @@ class Metrics:
         Gauge("greentts_energy_total_joules", "all energy since start (idle + attributed + in flight)",
               registry=r).set_function(lambda: engine.energy().total_j)
 
-    def speech_done(self, backend: str, audio_s: float, wall_s: float, energy: Any) -> None:
+    def speech_done(self, backend: str, audio_s: float, wall_s: float, energy: dict[str, Any] | None) -> None:
+        """A request ended: its audio, real-time factor and energy (a report's ``as_dict()`` or an
+        :class:`~greentts.energy.accounting.EnergySum`'s)."""
         self.audio_s.labels(backend).inc(audio_s)
         if audio_s > 0:
             self.rtf.observe(wall_s / audio_s)
         if energy is not None:
-            self.energy_j.labels(energy.method, backend).inc(energy.joules)
-            self.gco2e.labels(backend).inc(energy.gco2e)
+            self.energy_j.labels(energy["method"], backend).inc(energy["joules"])
+            self.gco2e.labels(backend).inc(energy["gco2e"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -120,12 +120,10 @@ async def dialogue(body: DialogueRequest, request: Request, ns: str = Depends(ca
     svc = service(request)
     ticket = svc.admit(first_audio=False)
     try:
-        data, report = await anyio.to_thread.run_sync(svc.dialogue, body, ns)
+        data, report, record = await anyio.to_thread.run_sync(svc.dialogue, body, ns)
     finally:
         svc.release(ticket)
-    headers = {"x-greentts-energy-joules": f"{report['energy']['joules']:.6g}",
-               "x-greentts-energy-method": report["energy"]["method"],
-               "x-greentts-audio-seconds": f"{report['duration_s']:.3f}"}
+    headers = {**svc.energy_headers(record), "x-greentts-audio-seconds": f"{report['duration_s']:.3f}"}
     if body.timestamps:
         import base64
 

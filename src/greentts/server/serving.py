@@ -21,8 +21,9 @@ from typing import Any
 import anyio
 
 from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
-from ..serving.client import EngineClient
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
+from ..serving.client import EngineClient
+from ..settings import TIER_BACKENDS
 from .config import ServerConfig
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
@@ -377,24 +378,29 @@ class SpeechService:
         return job if job is not None and job.owner == ns else None
 
     def finish(self, stream: Any, record: Record) -> None:
+        self.done(record, stream.energy.as_dict() if stream.energy is not None else None, "/v1/audio/speech")
+
+    def done(self, record: Record, energy: dict[str, Any] | None, route: str) -> None:
+        """A request has ended (speech, dialogue): the one place that fixes its record, counts it in the
+        metrics and the service's totals, and keeps it for ``GET /v1/requests/{id}``."""
         record.total_s = time.perf_counter() - record.received
-        energy = stream.energy
-        if energy is not None:
-            record.energy = energy.as_dict()
+        record.energy = energy
         self.metrics.speech_done(record.backend, record.audio_s, record.total_s, energy)
-        self.metrics.latency.labels("/v1/audio/speech").observe(record.total_s)
+        self.metrics.latency.labels(route).observe(record.total_s)
         with self._lock:
             self.served += 1
             self.audio_s += record.audio_s
             if energy is not None:
-                self.joules += energy.joules
-                self.gco2e += energy.gco2e
+                self.joules += energy["joules"]
+                self.gco2e += energy["gco2e"]
             self.records[record.id] = record
             while len(self.records) > self.config.keep_reports:
                 self.records.popitem(last=False)
 
-    def dialogue(self, req: Any, ns: str) -> tuple[bytes, dict[str, Any]]:
-        """Render a dialogue request whole (runs in a worker thread): the encoded mix and its report."""
+    def dialogue(self, req: Any, ns: str) -> tuple[bytes, dict[str, Any], Record]:
+        """Render a dialogue request whole (runs in a worker thread): the encoded mix, its report and its
+        record (kept like a speech request's, counted in the metrics)."""
+        received = time.perf_counter()
         script = req.script
         size = len(script) if isinstance(script, str) else len(json.dumps(script, ensure_ascii=False))
         limit = 20 * self.config.max_input_chars
@@ -415,14 +421,13 @@ class SpeechService:
             raise HTTPError(status, str(exc), kind, param="script") from None
         data = encode(audio, rate, req.response_format)
         energy = dialogue.energy.as_dict()
-        with self._lock:
-            self.served += 1
-            self.audio_s += len(audio) / rate
-            self.joules += energy["joules"]
-            self.gco2e += energy["gco2e"]
+        record = Record(uuid.uuid4().hex[:16], "dialogue", ",".join(sorted(set(dialogue.voices.values()))),
+                        req.response_format, owner=ns, status="complete", received=received,
+                        audio_s=len(audio) / rate, tier=req.tier, backend=TIER_BACKENDS[req.tier])
+        self.done(record, energy, "/v1/dialogue")
         report = {"duration_s": round(len(audio) / rate, 3), "speakers": dialogue.voices, "turns": turns,
-                  "energy": energy}
-        return data, report
+                  "energy": energy, "request_id": record.id}
+        return data, report, record
 
     def energy_headers(self, record: Record) -> dict[str, str]:
         h = {"x-request-id": record.id, "x-greentts-tier": record.tier, "x-greentts-backend": record.backend}
