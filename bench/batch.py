@@ -64,8 +64,8 @@ def _loop(engine: Engine, tasks: list, out: Path) -> dict:
 def _batch(renderer, tasks: list, out: Path) -> dict:
     s = run_batch(renderer, tasks, out)
     assert s.ok == len(tasks) and s.failed == 0, s.failures
-    return {"wall_s": s.wall_s, "audio_s": s.audio_s, "joules": s.joules, "sentences": s.sentences,
-            "kwh": s.kwh, "gco2e": s.gco2e}
+    return {"wall_s": s.wall_s, "audio_s": s.audio_s, "joules": s.energy.joules, "sentences": s.sentences,
+            "kwh": s.energy.kwh, "gco2e": s.energy.gco2e}
 
 
 def main() -> None:

@@ -382,7 +382,7 @@ def _batch_progress(quiet: bool) -> Any:
                 elif event == "item":
                     s = data["summary"]
                     p.update(task, advance=1, description="rendering",
-                             energy=f"{s.joules:.0f} J, {s.audio_s / 60:.1f} min audio, {s.failed} failed")
+                             energy=f"{s.energy.joules:.0f} J, {s.audio_s / 60:.1f} min audio, {s.failed} failed")
             yield update
 
     return bar()

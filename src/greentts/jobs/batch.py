@@ -170,35 +170,19 @@ class BatchSummary:
     enrolled: dict[str, str] = field(default_factory=dict)
 
     @property
-    def joules(self) -> float:
-        return self.energy.joules
-
-    @property
-    def kwh(self) -> float:
-        return self.energy.kwh
-
-    @property
-    def gco2e(self) -> float:
-        return self.energy.gco2e
-
-    @property
-    def method(self) -> str:
-        return self.energy.method
-
-    @property
     def rtf(self) -> float:
         return self.wall_s / self.audio_s if self.audio_s else 0.0
 
     def per_1000_sentences(self) -> dict[str, float]:
         n = max(1, self.sentences)
-        return {"kwh": self.kwh / n * 1000, "gco2e": self.gco2e / n * 1000}
+        return {"kwh": self.energy.kwh / n * 1000, "gco2e": self.energy.gco2e / n * 1000}
 
     def as_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                 "invalid": self.invalid, "reused": self.reused, "audio_s": round(self.audio_s, 3),
                 "audio_h": round(self.audio_s / 3600, 4), "wall_s": round(self.wall_s, 3), "rtf": round(self.rtf, 4),
                 "sentences": self.sentences, "energy": {
-                    "joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": self.method,
+                    **self.energy.as_dict(),
                     "per_1000_sentences": self.per_1000_sentences(), "scope": "items (idle and start-up in nodes)"},
                 "nodes": self.nodes, "enrolled": self.enrolled,
                 "bad_lines": [{"line": b.line, "error": b.error} for b in self.bad_lines], "failures": self.failures}
@@ -211,8 +195,9 @@ class BatchSummary:
                f"audio: {self.audio_s / 3600:.4f} h ({self.audio_s:.1f} s) in {self.wall_s:.1f} s wall, "
                f"RTF {self.rtf:.3f} ({1 / self.rtf if self.rtf else 0:.1f}x real time)"]
         if self.sentences:
-            out.append(f"energy ({self.method or 'n/a'}): {self.joules:.1f} J = {self.kwh:.3g} kWh, "
-                       f"{self.gco2e:.3g} gCO2e; per 1000 sentences {per['kwh']:.3g} kWh, {per['gco2e']:.3g} gCO2e")
+            e = self.energy
+            out.append(f"energy ({e.method or 'n/a'}): {e.joules:.1f} J = {e.kwh:.3g} kWh, "
+                       f"{e.gco2e:.3g} gCO2e; per 1000 sentences {per['kwh']:.3g} kWh, {per['gco2e']:.3g} gCO2e")
         for n in self.nodes:
             out.append(f"  node {n.get('node')} pid {n.get('pid')}: meter total {n.get('total_j', 0):.1f} J "
                        f"(start-up {n.get('startup_j', 0):.1f} J, idle {n.get('idle_j', 0):.1f} J) {n.get('method')}")
