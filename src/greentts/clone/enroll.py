@@ -1,67 +1,49 @@
-"""Enrollment: a reference clip -> a Kokoro style table, by a learned preview then gradient refinement.
+"""Enrollment: a reference clip -> a Kokoro style table (and decoder AdaIN offsets).
 
 A style table row for an utterance of n phoneme ids is ``T_b[n-1] + delta * spread``: ``T_b`` is the
 stock voice nearest to the reference (CAM++ cosine), ``spread`` the per-dimension standard deviation
 across the 54 stock tables and ``delta`` (256 numbers) what enrollment finds.
 
-1. **Preview** (``Enroller.preview``, well under 2 s): ``delta`` from a ridge map of the reference's
-   speaker embedding and log-F0 relative to the base voice's. The map was fitted on self-generated data
-   (``tools/fit_clone_prior.py``: random styles around the stock voices, synthesized and embedded).
-2. **Refinement** (``Enroller.refine``): Adam on ``delta`` through the differentiable Kokoro
-   (:mod:`.kokoro_torch`) and CAM++ (:mod:`.campplus`). Loss per step, on one training sentence:
+1. **Preview** (:meth:`Enroller.preview`, well under 2 s): ``delta`` from a ridge map (:class:`.prior.Prior`).
+2. **Refinement** (:meth:`Enroller.refine`): Adam through the differentiable Kokoro (:mod:`.kokoro_torch`)
+   on ``delta`` and, with ``ADAIN``, on an offset per output of the decoder's 58 AdaIN projections. The loss
+   (:meth:`Enroller._loss`): CAM++ and GE2E cosine to the reference, log-F0 of the predicted contour,
+   speaking rate like for like (with a transcript), the long-term spectral envelope, and ``W_REG*``
+   penalties that keep the style where the model knows it.
+3. **Calibration** of pitch and the **intelligibility guard** (Whisper: AdaIN offsets are scaled by
+   ``GUARD_SCALES`` until the clone is within ``ASR_GIVE`` of its start voice), run by
+   :mod:`greentts.serving.enrollment`.
 
-   * ``1 - cos(embedding(synthesis), embedding(reference))`` (timbre, both halves of the style);
-   * ``W_F0 * (ln central F0 of the predicted contour - ln median F0 of the reference)^2`` (pitch,
-     through the prosody predictor's F0 output, which the vocoder follows);
-   * with a transcript (given, or from Whisper if the ``asr`` extra is installed), speaking rate, like
-     for like: the start voice reads the transcript on the real (ONNX) path, segmented and paused as
-     the engine does, and is trimmed as the clip was; ``ratio`` = its duration / the clip's. Each
-     training sentence's target rate is the start voice's predicted rate on it times ``ratio``:
-     ``W_RATE * (ln rate - ln target)^2``. (Phoneme rate depends on the text, so comparing the clip's
-     ids per second with other sentences' rates is off by 10 % or more.)
-   * ``W_REG * mean(delta^2) + W_REG_TIMBRE * mean(delta[:128]^2)`` keeps the style in the region the
-     model knows. The timbre half (the decoder's style) also shapes articulation: left free it drifts
-     into directions that raise CAM++ similarity without raising an independent encoder's (GE2E) and
-     blur vowels and tones (a Mandarin clone's Whisper CER went 6.4 % -> 14 % at timbre RMS 1.2 spreads);
-     the extra weight cuts that tail (``docs/cloning.md`` has the measurements).
-
-   Durations are re-predicted (no gradient) every step; the text encoders run once per sentence.
-3. **AdaIN offsets** (``ADAIN``): alongside ``delta``, the same steps learn an offset for each output of
-   the decoder's 58 AdaIN projections (37,396 per-channel scales and shifts; the style vector only
-   reaches them through one 128-d linear map each), in units of their spread across the stock voices,
-   with ``W_REG_ADAIN * mean(a^2)``. The voice file carries them; the ONNX graph takes them as its
-   ``adain`` input (:mod:`greentts.models.optimize`); stock voices feed zeros. On four real speakers
-   this raised the ECAPA share of the gap closed (start voice -> same-speaker ceiling, ECAPA in no loss)
-   from 33 % to 66 % at the same cost per step.
-4. **Intelligibility guard**: Whisper reads ``GUARD_SENTENCES`` by the start voice and by the clone; if
-   the clone's error rate is more than ``ASR_GIVE`` above, its AdaIN offsets are scaled by
-   ``GUARD_SCALES`` until it is not (metadata ``intelligibility``).
+Every term, weight and measurement behind them is in ``docs/cloning.md`` (Pipeline). The constants below
+are module attributes on purpose: ``tools/clone_sweep.py`` and ``bench/clone.py`` override them by name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from importlib.resources import files
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
+from ..errors import InputError
 from ..models.kokoro import SAMPLE_RATE as SR
 from ..text.frontend import Frontend, mostly_han
 from ..voices.clip import Clip
 from ..voices.store import VoiceStore
 from . import require
-from .analysis import PitchStats, pitch_stats
+from .analysis import pitch_stats
+from .listening import Listening
+from .losses import Goal, log_f0_centre, spectral_envelope, spoken_rate
+from .prior import Prior, Reference, voice_language
+from .sentences import TRAIN_SENTENCES
 
-__all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress"]
+__all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress", "voice_language"]
 
 ENROLL_VERSION = 5  # bump when the method changes: cached enrollments of older versions are redone
 STEPS = 20
@@ -89,74 +71,11 @@ EXTRA_LOSS: Callable[[Any, Any], Any] | None = None
 WINDOW_FRAMES: int | None = 80  # decode 2 s of each training sentence per step (25 ms frames)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
-# Training sentences (never used by tests or benchmarks as held-out text), about 2-3 s each.
-TRAIN_SENTENCES = {
-    "en": ["She opened the window and let the morning air into the room.",
-           "We will meet again next week to talk about the plan.",
-           "How much does it cost to send a letter to Canada?",
-           "The old bridge was closed for repairs all summer long."],
-    "zh": ["她打开窗户，让早晨的空气进到房间里。",
-           "我们下个星期再见面，商量一下这个计划。",
-           "寄一封信到加拿大要多少钱？",
-           "那座老桥整个夏天都在维修。"],
-}
-VALIDATION_SENTENCE = {"en": "Thank you for calling, your order is on its way.",
-                       "zh": "谢谢您的来电，您的订单已经发出。"}
-# Intelligibility guard (Whisper, when the asr extra is installed): a clone may add at most ASR_GIVE to
-# its start voice's mean WER (en) / CER (zh) on these; otherwise its AdaIN offsets are scaled down.
-GUARD_SENTENCES = {"en": [VALIDATION_SENTENCE["en"], "Please turn left at the next corner and walk straight on."],
-                   "zh": [VALIDATION_SENTENCE["zh"], "请在下一个路口向左转，然后一直往前走。"]}
 ASR_GIVE = 0.03
-SPOKEN_CACHE = 8  # ONNX renderings remembered by Enroller.speak
 GUARD_SCALES = (0.5, 0.0)  # AdaIN offsets x this, tried in order until the clone is within ASR_GIVE
 
 
-@dataclass
-class Reference:
-    """What enrollment needs to know about the clip."""
-
-    clip: Clip
-    embedding: np.ndarray  # CAM++ (192), unit length
-    pitch: PitchStats
-    lang: str  # "en" | "zh"
-    lang_source: str  # "given" | "text" | "asr" | "default"
-    text: str | None
-    text_source: str | None  # "given" | "asr" | None
-    ge2e: np.ndarray | None = None  # GE2E (256), unit length, pauses trimmed
-    pitch_source: str = "clip"  # "clip" | "recording" (:meth:`Enroller.recording_pitch`)
-
-
-@dataclass
-class Prior:
-    """The shipped preview model (``data/clone_prior.npz``)."""
-
-    voices: list[str]
-    emb: np.ndarray  # (V, 192) unit-length mean embedding of each stock voice
-    logf0: np.ndarray  # (V,) ln median F0 of each stock voice
-    spread: np.ndarray  # (256,)
-    weights: np.ndarray  # (194, 256) ridge map [emb diff (192), logf0 diff, 1] -> delta
-    held_out: list[str] = field(default_factory=list)  # voices the map was not fitted on (for tests)
-    ge2e: dict[str, np.ndarray] = field(default_factory=dict)  # stock voice -> mean GE2E embedding
-
-    @classmethod
-    def load(cls) -> Prior:
-        data = files("greentts") / "data"
-        path = data / "clone_prior.npz"
-        try:
-            with np.load(str(path)) as z:
-                prior = cls([str(v) for v in z["voices"]], z["emb"], z["logf0"], z["spread"], z["weights"],
-                            [str(v) for v in z["held_out"]])
-            with np.load(str(data / "stock_ge2e.npz")) as z:
-                prior.ge2e = {str(v): e for v, e in zip(z["voices"], z["emb"])}
-        except (OSError, KeyError) as exc:
-            raise ModelError(f"the cloning prior in {data} is missing or damaged ({exc}); reinstall greentts") from exc
-        return prior
-
-    def features(self, emb: np.ndarray, logf0: float, base: int) -> np.ndarray:
-        return np.concatenate([emb - self.emb[base], [logf0 - self.logf0[base], 1.0]]).astype(np.float32)
-
-
-class Enroller:
+class Enroller(Listening):
     """Loads the torch Kokoro, CAM++ and the prior once; turns references into style tables.
 
     Not tied to an engine: it needs the ONNX path (for the torch rebuild), a cache directory (CAM++
@@ -245,61 +164,6 @@ class Enroller:
         ref = Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source, ge2e)
         return self.transcribe(ref) if transcribe else ref
 
-    def transcribe(self, ref: Reference) -> Reference:
-        """Fill in the transcript (and the language, unless given) with Whisper, if it is installed."""
-        if ref.text is not None or not self._asr_available():
-            return ref
-        asr = self._transcriber()
-        clip = ref.clip
-        if ref.lang_source == "default":
-            lang, text = asr.detect(clip.audio, clip.sample_rate)
-            ref.lang, ref.lang_source = lang, "asr"
-        else:
-            text = asr.transcribe(clip.audio, clip.sample_rate, ref.lang)
-        if text and text.strip():
-            ref.text, ref.text_source = text, "asr"
-        return ref
-
-    def recording_pitch(self, ref: Reference) -> Reference:
-        """Measure the reference pitch on the recording around the window (``Clip.context``, up to 30 s),
-        when the clip was cut from a longer one: the speaker's median F0 over more speech. The preview
-        used the window's (it must not wait for this)."""
-        if ref.clip.context is None:
-            return ref
-        try:
-            ref.pitch = pitch_stats(ref.clip.context, ref.clip.sample_rate)
-            ref.pitch_source = "recording"
-        except ValueError:
-            pass
-        return ref
-
-    def voice_f0(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
-        """Median F0 (pYIN) of ``table`` reading both ``GUARD_SENTENCES`` on the ONNX path: the pitch that
-        calibration compares with the reference (one sentence's median moves by up to ~8 % with its
-        intonation; two halve that)."""
-        audio = np.concatenate([self.speak(table, self._ids(t, lang), adain) for t in GUARD_SENTENCES[lang]])
-        try:
-            return pitch_stats(audio, SR).median_hz
-        except ValueError:
-            return None
-
-    def _asr_available(self) -> bool:
-        try:
-            import faster_whisper  # noqa: F401
-            from ..quality.asr import whisper_dir
-
-            whisper_dir(self._cache_dir)
-            return True
-        except Exception:  # noqa: BLE001 - ASR is optional: without it, no transcript
-            return False
-
-    def _transcriber(self) -> Any:
-        if self._asr is None:
-            from ..quality.asr import Transcriber
-
-            self._asr = Transcriber(self._cache_dir, threads=self.threads)
-        return self._asr
-
     # -- preview ---------------------------------------------------------------------------------
 
     def candidates(self, exclude: tuple[str, ...] = (), lang: str | None = None) -> list[int]:
@@ -350,23 +214,11 @@ class Enroller:
 
     def refine(self, ref: Reference, base: str, delta0: np.ndarray, steps: int = STEPS,
                progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[np.ndarray, dict]:
-        """Gradient refinement of ``delta``; returns (delta, stats)."""
+        """Gradient refinement of ``delta`` (and the AdaIN offsets when ``ADAIN``); returns (delta, stats)."""
         torch = self.torch
         with self._lock:
-            k = self.kokoro
             prepared = [self._prepare(t, ref.lang) for t in TRAIN_SENTENCES[ref.lang]]
-            table_b = torch.from_numpy(self.voices.get(base).table.astype(np.float32))
-            spread = torch.from_numpy(self.prior.spread.astype(np.float32))
-            e_ref = torch.from_numpy(ref.embedding.astype(np.float32))
-            start = self.table(base, delta0)
-            rate_ratio = self.rate_ratio(ref, start)
-            targets = self._rate_targets(prepared, start, rate_ratio)
-            with torch.no_grad():
-                ltas_ref = spectral_envelope(torch, torch.from_numpy(np.ascontiguousarray(ref.clip.audio, np.float32)))
-            ge2e = self.ge2e() if W_GE2E > 0 else None
-            e_ge2e = None
-            if ge2e is not None:  # the analysis already embedded the clip
-                e_ge2e = torch.from_numpy(ref.ge2e if ref.ge2e is not None else self._unit(ge2e.embed_numpy(ref.clip.audio)))
+            goal = self._goal(ref, base, delta0, prepared)
             delta = torch.tensor(delta0, dtype=torch.float32, requires_grad=True)
             groups: list[dict[str, Any]] = [{"params": [delta], "lr": LR}]
             a_unit = a_spread = None
@@ -380,44 +232,64 @@ class Enroller:
                 if cancel is not None and cancel.is_set():
                     break
                 i = step % len(prepared)
-                prep = prepared[i]
-                style = (table_b[prep.n_ids - 1] + delta * spread).unsqueeze(0)
                 window = None if WINDOW_FRAMES is None else ((step * 29) % 97, WINDOW_FRAMES)
-                out = k.forward(prep, style, window=window,
-                                adain=None if a_unit is None else a_unit * a_spread)
-                emb = self.encoder.embed(out.audio, SR)
-                cos = torch.nn.functional.cosine_similarity(emb, e_ref, dim=0)
-                loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
-                loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean() + W_REG_TIMBRE * (delta[:128] ** 2).mean()
-                if a_unit is not None:
-                    loss = loss + W_REG_ADAIN * (a_unit ** 2).mean()
-                loss_ge2e = torch.zeros(())
-                if ge2e is not None:
-                    loss_ge2e = 1 - ge2e.embed(out.audio) @ e_ge2e
-                    loss = loss + W_GE2E * loss_ge2e
-                if EXTRA_LOSS is not None:
-                    loss = loss + EXTRA_LOSS(ref, out.audio)
-                loss_spec = torch.zeros(())
-                if W_SPEC > 0:
-                    loss_spec = ((spectral_envelope(torch, out.audio) - ltas_ref) ** 2).mean()
-                    loss = loss + W_SPEC * loss_spec
-                loss_rate = torch.zeros(())
-                if targets is not None:
-                    loss_rate = (torch.log(spoken_rate(k, prep, out.dur_float)) - math.log(targets[i])) ** 2
-                    loss = loss + W_RATE * loss_rate
+                style = (goal.table_b[prepared[i].n_ids - 1] + delta * goal.spread).unsqueeze(0)
+                out = self.kokoro.forward(prepared[i], style, window=window,
+                                          adain=None if a_unit is None else a_unit * a_spread)
+                loss, terms = self._loss(goal, ref, prepared[i], i, out, delta, a_unit)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                history.append({"cos": round(float(cos.detach()), 4), "f0": float(loss_f0.detach()),
-                                "rate": float(loss_rate.detach()), "spec": float(loss_spec.detach()),
-                                "ge2e": float(loss_ge2e.detach())})
+                history.append(terms)
                 if progress is not None:
                     progress("refine", step + 1, steps)
         adain = None if a_unit is None else (a_unit * a_spread).detach().numpy().astype(np.float32)
-        stats = {"steps": len(history), "history": history, "rate_ratio": rate_ratio, "adain": adain}
+        stats = {"steps": len(history), "history": history, "rate_ratio": goal.rate_ratio, "adain": adain}
         if a_unit is not None:  # how far the offsets went, in stock-voice spreads (RMS)
             stats["adain_rms"] = round(float(a_unit.detach().pow(2).mean().sqrt()), 4)
         return delta.detach().numpy().astype(np.float32), stats
+
+    def _goal(self, ref: Reference, base: str, delta0: np.ndarray, prepared: list[Any]) -> Goal:
+        """The reference's measures as tensors, computed once per refinement."""
+        torch = self.torch
+        start = self.table(base, delta0)
+        rate_ratio = self.rate_ratio(ref, start)
+        with torch.no_grad():
+            ltas = spectral_envelope(torch, torch.from_numpy(np.ascontiguousarray(ref.clip.audio, np.float32)))
+        ge2e = self.ge2e() if W_GE2E > 0 else None
+        e_ge2e = None
+        if ge2e is not None:  # the analysis already embedded the clip
+            e_ge2e = torch.from_numpy(ref.ge2e if ref.ge2e is not None else self._unit(ge2e.embed_numpy(ref.clip.audio)))
+        return Goal(table_b=torch.from_numpy(self.voices.get(base).table.astype(np.float32)),
+                     spread=torch.from_numpy(self.prior.spread.astype(np.float32)),
+                     embedding=torch.from_numpy(ref.embedding.astype(np.float32)), ltas=ltas, ge2e=ge2e,
+                     ge2e_embedding=e_ge2e, rate_ratio=rate_ratio,
+                     rates=self._rate_targets(prepared, start, rate_ratio))
+
+    def _loss(self, goal: Goal, ref: Reference, prep: Any, i: int, out: Any, delta: Any,
+              a_unit: Any) -> tuple[Any, dict[str, float]]:
+        """One step's loss (the terms of the module docstring) and its parts, for the history."""
+        torch = self.torch
+        cos = torch.nn.functional.cosine_similarity(self.encoder.embed(out.audio, SR), goal.embedding, dim=0)
+        loss_f0 = (log_f0_centre(torch, out.f0) - math.log(ref.pitch.median_hz)) ** 2
+        loss = (1 - cos) + W_F0 * loss_f0 + W_REG * (delta ** 2).mean() + W_REG_TIMBRE * (delta[:128] ** 2).mean()
+        if a_unit is not None:
+            loss = loss + W_REG_ADAIN * (a_unit ** 2).mean()
+        loss_ge2e = loss_spec = loss_rate = torch.zeros(())
+        if goal.ge2e is not None:
+            loss_ge2e = 1 - goal.ge2e.embed(out.audio) @ goal.ge2e_embedding
+            loss = loss + W_GE2E * loss_ge2e
+        if EXTRA_LOSS is not None:
+            loss = loss + EXTRA_LOSS(ref, out.audio)
+        if W_SPEC > 0:
+            loss_spec = ((spectral_envelope(torch, out.audio) - goal.ltas) ** 2).mean()
+            loss = loss + W_SPEC * loss_spec
+        if goal.rates is not None:
+            loss_rate = (torch.log(spoken_rate(self.kokoro, prep, out.dur_float)) - math.log(goal.rates[i])) ** 2
+            loss = loss + W_RATE * loss_rate
+        return loss, {"cos": round(float(cos.detach()), 4), "f0": float(loss_f0.detach()),
+                      "rate": float(loss_rate.detach()), "spec": float(loss_spec.detach()),
+                      "ge2e": float(loss_ge2e.detach())}
 
     def adain_spread(self) -> np.ndarray:
         """Per AdaIN output: its standard deviation across the stock voices (timbre half of the table row
@@ -463,28 +335,6 @@ class Enroller:
         out[128:] += dp.detach().numpy()
         return out
 
-    def rate_ratio(self, ref: Reference, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
-        """How much faster the reference speaks than ``table``'s voice, like for like (needs the
-        transcript): the voice reads the transcript as the engine would (segments, pauses), trimmed as the
-        clip was; returns its duration / the clip's duration (> 1: the reference is faster), or None."""
-        if not ref.text:
-            return None
-        from ..voices.clip import speech_duration
-
-        parts = []
-        # as Engine.synthesize plans it (no short first segment: that is for streaming latency)
-        segments = self.frontend.phonemize(ref.text, lang=ref.lang, first_max_ids=510)
-        for i, seg in enumerate(segments):
-            if seg.ids:
-                parts.append(self.speak(table, list(seg.ids), adain))
-            if i < len(segments) - 1:
-                parts.append(np.zeros(round(seg.pause_s * SR), np.float32))
-        if not parts:
-            return None
-        # a given transcript covers the whole recording; Whisper's covers the clip (the chosen window)
-        spoken = ref.clip.transcript_s if ref.text_source == "given" else ref.clip.duration_s
-        return speech_duration(np.concatenate(parts)) / spoken
-
     def _rate_targets(self, prepared: list[Any], table: np.ndarray, ratio: float | None) -> list[float] | None:
         """Per training sentence: ``table``'s predicted speaking rate there, times ``ratio``."""
         if ratio is None:
@@ -494,27 +344,6 @@ class Enroller:
         with torch.no_grad():
             return [float(spoken_rate(self.kokoro, p, self.kokoro.durations(p, t[p.n_ids - 1: p.n_ids]))) * ratio
                     for p in prepared]
-
-    def speak(self, table: np.ndarray, ids: list[int], adain: np.ndarray | None = None) -> np.ndarray:
-        """24 kHz audio of ``ids`` with ``table`` (and AdaIN offsets): the ONNX path when the enroller was
-        given ``synth``."""
-        ids = ids[:510]
-        if self._synth is not None:
-            table = np.ascontiguousarray(table, dtype=np.float32)
-            h = hashlib.blake2b(table.tobytes(), digest_size=16)
-            h.update(np.asarray(ids, np.int64).tobytes())
-            if adain is not None:
-                h.update(np.ascontiguousarray(adain, dtype=np.float32).tobytes())
-            key = h.digest()
-            if key not in self._spoken:
-                self._spoken[key] = self._synth(table, ids, adain)
-                while len(self._spoken) > SPOKEN_CACHE:
-                    self._spoken.popitem(last=False)
-            self._spoken.move_to_end(key)
-            return self._spoken[key]
-        with self._lock:
-            prep = self.kokoro.prepare(ids)
-            return self.kokoro.synthesize(prep, table[prep.n_ids - 1], adain=adain)
 
     def prosody_half(self, ref: Reference, table: np.ndarray, steps: int = PROSODY_STEPS) -> np.ndarray:
         """A (510, 128) prosody half for ``table``'s voice that speaks with the reference's pitch range and
@@ -554,80 +383,3 @@ class Enroller:
                 opt.step()
             half = base[:, 128:] + delta.detach() * spread
         return half.numpy().astype(np.float32)
-
-    def score(self, ref: Reference, table: np.ndarray, sentence: str | None = None,
-              adain: np.ndarray | None = None) -> dict[str, float]:
-        """Similarity (CAM++ cosine; GE2E cosine and their sum, ``combined``) of ``table`` speaking a
-        validation sentence (ONNX path when the enroller was given ``synth``, else torch); its pitch is
-        :meth:`voice_f0`'s."""
-        text = sentence or VALIDATION_SENTENCE[ref.lang]
-        audio = self.speak(table, self._ids(text, ref.lang), adain)
-        emb = self._unit(self.encoder.embed_numpy(audio, SR))
-        out = {"similarity": float(emb @ ref.embedding)}
-        out["combined"] = out["similarity"]
-        if ref.ge2e is not None:
-            out["ge2e_similarity"] = float(self._unit(self.ge2e().embed_numpy(audio)) @ ref.ge2e)
-            out["combined"] += out["ge2e_similarity"]
-        return out
-
-    def stock_intelligibility(self, lang: str, table: np.ndarray) -> float | None:
-        """:meth:`intelligibility` of a stock table, remembered per table (start voices recur)."""
-        key = (lang, hash(np.asarray(table, np.float32).tobytes()))
-        if key not in self._stock_asr:
-            self._stock_asr[key] = self.intelligibility(lang, np.ascontiguousarray(table, dtype=np.float32))
-        return self._stock_asr[key]
-
-    def intelligibility(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
-        """Mean Whisper WER (en) / CER (zh) of ``table`` reading the guard sentences; None without ASR."""
-        if not self._asr_available():
-            return None
-        from ..quality.asr import char_error_rate, word_error_rate
-
-        asr, errs = self._transcriber(), []
-        for text in GUARD_SENTENCES[lang]:
-            audio = self.speak(table, self._ids(text, lang), adain)
-            hyp = asr.transcribe(audio, SR, lang)
-            errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
-        return float(np.mean(errs))
-
-    def _ids(self, text: str, lang: str) -> list[int]:
-        return [i for seg in self.frontend.phonemize(text, lang=lang) for i in seg.ids]
-
-    @staticmethod
-    def _unit(v: np.ndarray) -> np.ndarray:
-        v = np.asarray(v, dtype=np.float32).reshape(-1)
-        return v / max(float(np.linalg.norm(v)), 1e-8)
-
-
-def spoken_rate(k: Any, prep: Any, dur_float: Any) -> Any:
-    """Predicted phoneme ids per second, without the silence at both ends (the pad tokens and the final
-    punctuation carry it)."""
-    return (prep.n_ids - 1) / (dur_float[1:-2].sum() * k.FRAME_S)
-
-
-def voice_language(name: str) -> str | None:
-    """"en" or "zh" for stock voices that speak it (Kokoro's a*/b* and z* voices), else None."""
-    if len(name) > 2 and name[2] == "_" and name[1] in "fm":
-        return {"a": "en", "b": "en", "z": "zh"}.get(name[0])
-    return None
-
-
-def spectral_envelope(torch: Any, audio: Any) -> Any:
-    """Long-term average log-mel spectrum (80 Kaldi bins up to 8 kHz) of 24 kHz audio over its speech
-    frames (within 35 dB of the loudest), level removed (mean over bins subtracted): the envelope's shape."""
-    from .campplus import kaldi_fbank, resample_24k_to_16k
-
-    fb = kaldi_fbank(resample_24k_to_16k(audio))
-    energy = fb.detach().logsumexp(dim=1)
-    mean = fb[energy > energy.max() - 8.0].mean(dim=0)
-    return mean - mean.mean()
-
-
-def log_f0_centre(torch: Any, f0: Any) -> Any:
-    """ln of the predicted contour's central pitch: mean ln F0 of the voiced frames between their 25th and
-    75th percentiles (a smooth stand-in for the median, which is what pYIN-measured references give)."""
-    logf = torch.log(f0[f0.detach() > 50.0].clamp(min=1.0))
-    if logf.numel() < 8:
-        return torch.log(f0.detach().clamp(min=1.0)).mean()
-    lo, hi = torch.quantile(logf.detach(), torch.tensor([0.25, 0.75]))
-    return logf[(logf >= lo) & (logf <= hi)].mean()

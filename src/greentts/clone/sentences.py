@@ -1,0 +1,24 @@
+"""The sentences enrollment speaks: training (refinement), validation (scoring) and guard (Whisper).
+
+None of them is used by tests or benchmarks as held-out text (those are in :mod:`.evaluate`).
+"""
+
+__all__ = ["TRAIN_SENTENCES", "VALIDATION_SENTENCE", "GUARD_SENTENCES"]
+
+# Training sentences (never used by tests or benchmarks as held-out text), about 2-3 s each.
+TRAIN_SENTENCES = {
+    "en": ["She opened the window and let the morning air into the room.",
+           "We will meet again next week to talk about the plan.",
+           "How much does it cost to send a letter to Canada?",
+           "The old bridge was closed for repairs all summer long."],
+    "zh": ["她打开窗户，让早晨的空气进到房间里。",
+           "我们下个星期再见面，商量一下这个计划。",
+           "寄一封信到加拿大要多少钱？",
+           "那座老桥整个夏天都在维修。"],
+}
+VALIDATION_SENTENCE = {"en": "Thank you for calling, your order is on its way.",
+                       "zh": "谢谢您的来电，您的订单已经发出。"}
+# Intelligibility guard (Whisper, when the asr extra is installed): a clone may add at most ASR_GIVE to
+# its start voice's mean WER (en) / CER (zh) on these; otherwise its AdaIN offsets are scaled down.
+GUARD_SENTENCES = {"en": [VALIDATION_SENTENCE["en"], "Please turn left at the next corner and walk straight on."],
+                   "zh": [VALIDATION_SENTENCE["zh"], "请在下一个路口向左转，然后一直往前走。"]}
