@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import ModelError
 from ..models.kokoro import SAMPLE_RATE as SR
 from . import require
+from .onnx_weights import read_onnx_weights
 
 torch = require("torch")
 
@@ -159,121 +160,6 @@ def _build_kmodel() -> "torch.nn.Module":
                     if hasattr(m, "weight_g") and hasattr(m, "weight_v"):
                         torch.nn.utils.remove_weight_norm(m)
     return model.eval()
-
-
-# ---------------------------------------------------------------- ONNX reading
-
-
-def _onnx_to_torch_path(onnx_path: str) -> str:
-    """Map an ONNX module path (dotted, export naming) to a KModel path."""
-    p = onnx_path
-    if p.startswith('decoder.decoder.'):
-        p = 'decoder.' + p[len('decoder.decoder.'):]
-    elif p.startswith('encoder.'):
-        p = p[len('encoder.'):]
-        # F0Ntrain got inlined at encoder level in the export.
-        if re.match(r'(F0|N)\.\d+\.|F0_proj|N_proj|shared', p):
-            p = 'predictor.' + p
-    return p
-
-
-def _node_module_path(node_name: str) -> str:
-    """'/encoder/text_encoder/cnn.0/cnn.0.0/Conv_quant' -> 'text_encoder.cnn.0.0'."""
-    segs = node_name.strip('/').split('/')[:-1]
-    out: list[str] = []
-    for s in segs:
-        s = re.sub(r'_\d+$', '', s)  # repeated calls of shared ALBERT layers
-        if out and s.startswith(out[-1] + '.'):
-            out[-1] = s  # 'cnn.0' + 'cnn.0.0' -> 'cnn.0.0'; 'asr_res' + 'asr_res.0'
-            continue
-        out.append(s)
-    return _onnx_to_torch_path('.'.join(out))
-
-
-def _lstm_reorder(w: np.ndarray, hidden: int) -> np.ndarray:
-    """ONNX gate order (i, o, f, c) -> torch (i, f, g, o) along axis 0."""
-    i, o, f, c = (w[k * hidden:(k + 1) * hidden] for k in range(4))
-    return np.concatenate([i, f, c, o], axis=0)
-
-
-def read_onnx_weights(onnx_path: str):
-    """Return ({torch_key: np.ndarray}, used_initializer_names, notes)."""
-    import onnx
-    from onnx import numpy_helper
-
-    mp = onnx.load(onnx_path)
-    g = mp.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    used: set[str] = set()
-    out: dict[str, np.ndarray] = {}
-    notes: list[str] = []
-
-    def deq(q_name: str, zp_name: str | None, axis: int | None):
-        q = inits[q_name].astype(np.float32)
-        s_name = q_name[:-len('_quantized')] + '_scale'
-        s = inits[s_name].astype(np.float32)
-        zp = inits[zp_name].astype(np.float32) if zp_name else np.zeros_like(s)
-        used.update({q_name, s_name} | ({zp_name} if zp_name else set()))
-        if s.ndim == 0:
-            return (q - zp) * s
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        return (q - zp.reshape(shape)) * s.reshape(shape)
-
-    def put(key, val):
-        if key in out:
-            if not np.array_equal(out[key], val):
-                notes.append(f'conflicting values for {key}')
-            return
-        out[key] = val.astype(np.float32)
-
-    for n in g.node:
-        op = n.op_type
-        if op == 'MatMulInteger' and n.input[1] in inits:
-            w = deq(n.input[1], n.input[3] if len(n.input) > 3 else None, axis=1)
-            put(_node_module_path(n.name) + '.weight', w.T)  # [in,out] -> [out,in]
-        elif op == 'ConvInteger' and n.input[1] in inits:
-            w = deq(n.input[1], n.input[3] if len(n.input) > 3 else None, axis=0)
-            put(_node_module_path(n.name) + '.weight', w)
-        elif op in ('Conv', 'ConvTranspose') and n.input[1] in inits \
-                and '/istft/' not in n.name:
-            used.add(n.input[1])
-            put(_node_module_path(n.name) + '.weight', inits[n.input[1]])
-        elif op == 'MatMul' and len(n.input) > 1 and n.input[1] in inits:
-            used.add(n.input[1])
-            put(_node_module_path(n.name) + '.weight', inits[n.input[1]].T)
-        elif op == 'DequantizeLinear' and n.input[0].endswith('_quantized') \
-                and n.input[0] not in inits:
-            # Gather on a quantized embedding table: find the table.
-            src = next(m for m in g.node if n.input[0] in m.output)
-            table = src.input[0]
-            w = deq(table, n.input[2], axis=0)
-            put(_node_module_path(n.name) + '.weight', w)
-        elif op == 'DynamicQuantizeLSTM':
-            path = _node_module_path(n.name)
-            W = deq(n.input[1], n.input[9], axis=0)   # [dir, in, 4h]
-            R = deq(n.input[2], n.input[11], axis=0)  # [dir, h, 4h]
-            B = inits[n.input[3]]
-            used.add(n.input[3])
-            for name in (n.input[8], n.input[10]):
-                used.add(name)
-            hidden = R.shape[1]
-            for d, sfx in enumerate(('', '_reverse')):
-                put(f'{path}.weight_ih_l0{sfx}', _lstm_reorder(W[d].T, hidden))
-                put(f'{path}.weight_hh_l0{sfx}', _lstm_reorder(R[d].T, hidden))
-                put(f'{path}.bias_ih_l0{sfx}', _lstm_reorder(B[d, :4 * hidden], hidden))
-                put(f'{path}.bias_hh_l0{sfx}', _lstm_reorder(B[d, 4 * hidden:], hidden))
-
-    # Float initializers that keep their PyTorch names (biases, norms, alphas).
-    for name, val in inits.items():
-        if name in used or not re.match(r'^(encoder|decoder)\.', name):
-            continue
-        if name.endswith(('_scale', '_zero_point', '_quantized')):
-            continue
-        key = _onnx_to_torch_path(name)
-        used.add(name)
-        put(key, val)
-    return out, used, set(inits), notes
 
 
 # ---------------------------------------------------------------- loading
