@@ -187,7 +187,7 @@ class EcapaEncoder:
     def embed_torch(self, audio24: torch.Tensor) -> torch.Tensor:
         """Unit embedding of a 24 kHz tensor with gradients (for measurements only: no loss of
         enrollment uses ECAPA, see ``tools/clone_oracle.py``)."""
-        from .campplus import resample_24k_to_16k
+        from .fbank import resample_24k_to_16k
 
         e = self.model(self.fbank(resample_24k_to_16k(audio24)[None]))[0]
         return e / e.norm().clamp(min=1e-12)

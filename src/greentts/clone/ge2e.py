@@ -87,7 +87,7 @@ class Ge2eEncoder:
         return (self.mel @ (spec.real ** 2 + spec.imag ** 2)).T
 
     def embed(self, audio24: torch.Tensor) -> torch.Tensor:
-        from .campplus import resample_24k_to_16k
+        from .fbank import resample_24k_to_16k
 
         mels = self.features(resample_24k_to_16k(audio24))
         if mels.shape[0] < PARTIAL:

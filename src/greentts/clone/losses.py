@@ -31,7 +31,7 @@ def spoken_rate(k: Any, prep: Any, dur_float: Any) -> Any:
 def spectral_envelope(torch: Any, audio: Any) -> Any:
     """Long-term average log-mel spectrum (80 Kaldi bins up to 8 kHz) of 24 kHz audio over its speech
     frames (within 35 dB of the loudest), level removed (mean over bins subtracted): the envelope's shape."""
-    from .campplus import kaldi_fbank, resample_24k_to_16k
+    from .fbank import kaldi_fbank, resample_24k_to_16k
 
     fb = kaldi_fbank(resample_24k_to_16k(audio))
     energy = fb.detach().logsumexp(dim=1)
