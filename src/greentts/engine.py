@@ -20,12 +20,12 @@ import numpy as np
 
 from .core.engine import EngineCore, Prepared
 from .core.stream import SynthesisStream
-from .errors import EngineClosed, InputError
-from .jobs.dialogue import DialogueSettings, DialogueStream
+from .errors import EngineClosed
+from .jobs.dialogue import DialogueStream
 from .jobs.script import Script, parse_script
 from .models.assets import default_cache_dir, kokoro_model_path
 from .serving.enrollment import EnrollmentService
-from .settings import EngineConfig
+from .settings import DialogueSettings, EngineConfig, validated
 from .voice import Voice
 from .voices.enrollment import Enrollment, ProgressFn
 from .voices.prosody import with_prosody_half
@@ -63,15 +63,16 @@ class Engine(EngineCore):
         """The shared :class:`greentts.clone.enroll.Enroller` (loaded on first use; needs the clone extra)."""
         return self.enrollment.enroller()
 
-    def dialogue(self, script: Any, voices: dict[str, str] | None = None, *, auto_voices: bool = False,
-                 **settings: Any) -> DialogueStream:
+    def dialogue(self, script: Any, voices: dict[str, str] | None = None, settings: DialogueSettings | None = None,
+                 *, auto_voices: bool = False, **overrides: Any) -> DialogueStream:
         """A multi-speaker script -> a :class:`~greentts.jobs.dialogue.DialogueStream` of rendered turns.
 
         ``script``: a parsed :class:`~greentts.jobs.script.Script`, script text (``[S1] ...`` or
         ``Name: ...`` lines, or JSON), or a dict (``{"speakers": ..., "turns": [...]}``). ``voices`` maps
         speakers to voices (stock, blend or enrolled); ``auto_voices`` assigns distinct stock voices to
-        speakers left unmapped (otherwise they are an error). ``settings``: fields of
-        :class:`~greentts.jobs.dialogue.DialogueSettings` (gaps, loudness, sample_rate, tier).
+        speakers left unmapped (otherwise they are an error). ``settings``: a
+        :class:`~greentts.settings.DialogueSettings` (gaps, loudness, sample_rate, tier); ``overrides``
+        replace its fields.
         Iterate it for turns, ``.save(path)`` to write the mix, subtitles, timestamps and stems in
         constant memory, or ``.collect()`` for short scripts.
         """
@@ -79,10 +80,7 @@ class Engine(EngineCore):
             raise EngineClosed("the engine is closed")
         if not isinstance(script, Script):
             script = parse_script(script)
-        try:
-            config = DialogueSettings(**settings)
-        except TypeError as exc:
-            raise InputError(f"unknown dialogue setting: {exc}") from None
+        config = validated(DialogueSettings, settings, keep_none=True, **overrides)
         return DialogueStream(self, script, voices, auto_assign=auto_voices, settings=config)
 
     def _clip_prosody(self, voice: Voice, path: Path) -> Voice:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .energy.meter import CCF_MAX_WATTS_PER_VCPU, CCF_MIN_WATTS_PER_VCPU, CCF_WATTS_PER_GB
 from .errors import InputError
 
-__all__ = ["EngineConfig", "SynthesisSettings", "validated"]
+__all__ = ["EngineConfig", "SynthesisSettings", "DialogueSettings", "validated"]
 
 Tier = Literal["standard", "eco", "auto"]
 TIER_BACKENDS: dict[str, str] = {"standard": "kokoro", "eco": "hibari"}  # "auto" picks one per request
@@ -85,10 +85,32 @@ class SynthesisSettings(_Strict):
                                                 "report them in skipped)")
 
 
-def validated(model: type[_Strict], base: _Strict | None = None, **overrides: Any) -> Any:
-    """Build/override a settings model, turning pydantic errors into one clear InputError."""
+class DialogueSettings(_Strict):
+    """Per dialogue: turn-taking gaps (seconds, before ``gap_scale``), loudness, output rate and tier of the mix.
+
+    The gap rules are in :meth:`greentts.jobs.dialogue.DialogueStream.gap_after`.
+    """
+
+    gap_change_s: float = Field(0.45, ge=0.0, le=10.0, description="another speaker answers")
+    gap_same_s: float = Field(0.25, ge=0.0, le=10.0, description="the same speaker goes on")
+    gap_question_s: float = Field(0.3, ge=0.0, le=10.0, description="an answer after a question comes quickly")
+    gap_interrupted_s: float = Field(0.08, ge=0.0, le=10.0,
+                                     description='a turn that breaks off ("—", "...", "…") is cut into')
+    gap_scale: float = Field(1.0, ge=0.0, le=5.0, description="scales every gap")
+    loudness_lufs: float | None = Field(-20.0, ge=-70.0, le=-5.0, description="the same target for every "
+                                        "speaker; None keeps the voices' levels")
+    sample_rate: int | None = Field(None, ge=8000, le=48000, description="output rate (native: 24000)")
+    tier: Literal["standard", "eco"] = "standard"
+    lookahead_turns: int = Field(4, ge=1, le=64, description="turns rendered ahead of the one being written")
+
+
+def validated(model: type[_Strict], base: _Strict | None = None, *, keep_none: bool = False, **overrides: Any) -> Any:
+    """Build/override a settings model, turning pydantic errors into one clear InputError.
+
+    An override of None means "not given" (the base's or the model's value stays), unless ``keep_none``:
+    then None is the value (``DialogueSettings(loudness_lufs=None)`` keeps the voices' levels)."""
     data = base.model_dump() if base is not None else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update({k: v for k, v in overrides.items() if keep_none or v is not None})
     try:
         return model(**data)
     except ValidationError as exc:

@@ -62,11 +62,9 @@ class Renderer(Protocol):
 
 def render_task(engine: EngineClient, task: Task, voice: str | None) -> Rendered:
     """Synthesize one task and encode it (runs wherever the engine is). Errors propagate."""
-    settings = dict(task.settings)
-    if voice:
-        settings["voice"] = voice
+    settings = task.settings.model_copy(update={"voice": voice}) if voice else task.settings
     t0 = time.perf_counter()
-    result = engine.synthesize(task.text, priority="bulk", **settings)
+    result = engine.synthesize(task.text, settings, priority="bulk")
     t1 = time.perf_counter()
     data = result.to_bytes(task.format)
     timings = {k: round(v, 4) for k, v in result.timings.items()}
@@ -354,7 +352,7 @@ def _render_all(renderer: Renderer, todo: list[Task], voices: dict[Any, str | Gr
                 if task.key in first_of_key:  # an identical request is rendering: copy its result later
                     waiting.setdefault(task.key, []).append(task)
                     continue
-                voice = voices.get(task.prompt) if task.prompt else task.settings.get("voice")
+                voice = voices.get(task.prompt) if task.prompt else task.settings.voice
                 if isinstance(voice, GreenTTSError):
                     _finish_failed(task, f"voice enrollment failed: {voice}", manifest, summary, notify)
                     continue

@@ -29,47 +29,17 @@ from ..errors import GreenTTSError, InputError, VoiceError
 from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
+from ..settings import DialogueSettings
 from ..text.normalize import is_han
 from .script import Script, Turn
 
-__all__ = ["DialogueSettings", "DialogueStream", "TurnAudio", "DialogueReport", "auto_voices"]
+__all__ = ["DialogueSettings", "DialogueStream", "TurnAudio", "DialogueReport", "auto_voices", "gap_after"]
 
 FADE_S = 0.005
 AUTO_VOICES = {"en": ("af_heart", "am_michael", "bf_emma", "am_fenrir", "af_bella", "bm_george", "af_nicole",
                       "am_puck", "bf_isabella", "bm_fable"),
                "zh": ("zf_xiaoxiao", "zm_yunxi", "zf_xiaoyi", "zm_yunjian", "zf_xiaobei", "zm_yunyang", "zf_xiaoni",
                       "zm_yunxia")}
-
-
-@dataclass(frozen=True)
-class DialogueSettings:
-    """Turn-taking gaps (seconds, before ``gap_scale``), loudness, output rate and format of the mix."""
-
-    gap_change_s: float = 0.45  # another speaker answers
-    gap_same_s: float = 0.25  # the same speaker goes on
-    gap_question_s: float = 0.3  # an answer after a question comes quickly
-    gap_interrupted_s: float = 0.08  # a turn that breaks off ("—", "...", "…") is cut into
-    gap_scale: float = 1.0
-    loudness_lufs: float | None = -20.0  # the same target for every speaker; None keeps the voices' levels
-    sample_rate: int | None = None
-    tier: str = "standard"
-    lookahead_turns: int = 4
-
-    def gap_after(self, turn: Turn, following: Turn | None) -> float:
-        if following is None:
-            return 0.0
-        if turn.pause_after_s is not None:
-            return turn.pause_after_s
-        end = turn.text.rstrip()
-        if end.endswith(("—", "--", "...", "…", "-")):
-            gap = self.gap_interrupted_s
-        elif following.speaker == turn.speaker:
-            gap = self.gap_same_s
-        elif end.endswith(("?", "？")):
-            gap = self.gap_question_s
-        else:
-            gap = self.gap_change_s
-        return gap * self.gap_scale
 
 
 @dataclass
@@ -105,6 +75,24 @@ class DialogueReport:
         return self.wall_s / self.duration_s if self.duration_s else 0.0
 
 
+def gap_after(settings: DialogueSettings, turn: Turn, following: Turn | None) -> float:
+    """Seconds of silence after ``turn``: its own pause if the script gives one, else by turn-taking rules."""
+    if following is None:
+        return 0.0
+    if turn.pause_after_s is not None:
+        return turn.pause_after_s
+    end = turn.text.rstrip()
+    if end.endswith(("—", "--", "...", "…", "-")):
+        gap = settings.gap_interrupted_s
+    elif following.speaker == turn.speaker:
+        gap = settings.gap_same_s
+    elif end.endswith(("?", "？")):
+        gap = settings.gap_question_s
+    else:
+        gap = settings.gap_change_s
+    return gap * settings.gap_scale
+
+
 def auto_voices(script: Script, taken: dict[str, str]) -> dict[str, str]:
     """Distinct stock voices for speakers without one, by each speaker's main language, female/male alternating."""
     used = set(taken.values())
@@ -130,8 +118,6 @@ class DialogueStream:
         self.engine = engine
         self.settings = settings or DialogueSettings()
         self.energy = EnergySum()  # of the turns rendered by the last iteration
-        if self.settings.lookahead_turns < 1:
-            raise InputError("lookahead_turns must be at least 1")
         script = script.with_voices(voices or {})
         mapping = {n: s.voice for n, s in script.speakers.items() if s.voice}
         if auto_assign:
@@ -187,7 +173,7 @@ class DialogueStream:
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         _fade(audio, rate)
         return TurnAudio(turn, kw["voice"], audio.astype(np.float32, copy=False), rate, segments,
-                         self.settings.gap_after(turn, following), energy.as_dict(), words)
+                         gap_after(self.settings, turn, following), energy.as_dict(), words)
 
     def __iter__(self) -> Iterator[TurnAudio]:
         turns = self.script.turns
@@ -223,7 +209,7 @@ class DialogueStream:
              progress: Any = None) -> DialogueReport:
         """Write the mix (constant memory), ``OUT.turns.json``, subtitles with speaker labels and, with
         ``stems``, one aligned file per speaker (``OUT.NAME.ext``). Files appear only when all are done."""
-        from .longform import SUBTITLE_FORMATS, _CueWriter
+        from .longform import SUBTITLE_FORMATS, CueWriter
 
         out = Path(out)
         fmt = format or audio_io.format_for_path(out)
@@ -237,7 +223,7 @@ class DialogueStream:
         writer = audio_io.FileWriter(out, rate, fmt, subtype)
         stem_writers = {name: audio_io.FileWriter(_stem_path(out, name), rate, fmt, subtype)
                         for name in self.script.speakers} if stems else {}
-        cues = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
+        cues = [CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
         records: list[dict[str, Any]] = []
         try:
             for t in self:

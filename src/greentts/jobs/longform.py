@@ -29,10 +29,11 @@ from ..errors import EmptyTextError, InputError
 from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import AtomicFile, write_atomic
+from ..settings import SynthesisSettings, validated
 from ..text.normalize import is_han
 
 __all__ = ["Chapter", "read_book", "parse_markdown", "parse_text", "narrate", "Narration", "SUBTITLE_FORMATS",
-           "MARKER_FORMATS"]
+           "MARKER_FORMATS", "CueWriter"]
 
 SUBTITLE_FORMATS = ("srt", "vtt")
 MARKER_FORMATS = ("ffmetadata", "cue")
@@ -169,7 +170,7 @@ class Narration:
         return self.wall_s / self.duration_s if self.duration_s else 0.0
 
 
-class _CueWriter:
+class CueWriter:
     """Subtitles written as cues arrive, to a temporary file renamed into place by ``commit``."""
 
     def __init__(self, path: Path, kind: str) -> None:
@@ -238,13 +239,13 @@ def _wrap(text: str) -> str:
 ProgressFn = Callable[[int, int, float], None]  # (characters done, characters total, audio seconds so far)
 
 
-def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, *, format: str | None = None,
-            subtype: str | None = None, chapter_pause_s: float = 2.0, subtitles: tuple[str, ...] = SUBTITLE_FORMATS,
-            markers: tuple[str, ...] = MARKER_FORMATS, title: str | None = None, progress: ProgressFn | None = None,
-            **settings: Any) -> Narration:
+def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, settings: SynthesisSettings | None = None,
+            *, format: str | None = None, subtype: str | None = None, chapter_pause_s: float = 2.0,
+            subtitles: tuple[str, ...] = SUBTITLE_FORMATS, markers: tuple[str, ...] = MARKER_FORMATS,
+            title: str | None = None, progress: ProgressFn | None = None, **overrides: Any) -> Narration:
     """Narrate ``chapters`` into ``out`` (+ subtitles and chapter markers beside it), in constant memory.
 
-    ``settings`` are per-request synthesis settings (voice, lang, speed, tier, sample_rate, ...).
+    ``settings`` (and ``overrides`` of its fields) are the synthesis settings of every chapter.
     Nothing is left behind if it fails part-way: all files are written to temporary names and renamed
     only when the whole book is done.
     """
@@ -258,26 +259,27 @@ def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, *, f
             raise InputError(f"unknown chapter-marker format {kind!r}; choose from {', '.join(MARKER_FORMATS)}")
     if not 0 <= chapter_pause_s <= 30:
         raise InputError(f"chapter_pause_s must be between 0 and 30, got {chapter_pause_s}")
-    if settings.get("tier") == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
+    s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
+    if s.tier == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
         raise InputError("the eco tier speaks English only and this book contains Chinese characters; "
                          "use tier='standard'")
-    rate = settings.get("sample_rate") or audio_io.default_rate(fmt) or engine.native_rate(settings.get("tier") or "standard")
-    settings = {**settings, "sample_rate": rate}
-    engine.phonemize("Hello.", **{k: v for k, v in settings.items() if k in ("voice", "lang", "speed", "tier")})
+    rate = s.sample_rate or audio_io.default_rate(fmt) or engine.native_rate(s.tier)
+    s = s.model_copy(update={"sample_rate": rate})
+    engine.phonemize("Hello.", voice=s.voice, lang=s.lang, speed=s.speed, tier=s.tier)  # unknown voice: fail now
     t0 = time.perf_counter()
     total_chars = sum(len(c.spoken()) for c in chapters)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{glob.escape(out.stem)}.*.tmp"):  # left by a killed narration of this book
         stale.unlink(missing_ok=True)
     writer = audio_io.FileWriter(out, rate, fmt, subtype)
-    cue_writers = [_CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
+    cue_writers = [CueWriter(out.with_suffix(f".{k}"), k) for k in subtitles]
     spans: list[dict[str, Any]] = []
     energy = EnergySum()
     done_chars = 0
     try:
         for i, chapter in enumerate(chapters):
             start = writer.frames / rate
-            _speak(engine, chapter, writer, cue_writers, rate, settings, energy)
+            _speak(engine, chapter, writer, cue_writers, rate, s, energy)
             spans.append({"title": chapter.title or f"Part {i + 1}", "start_s": round(start, 3),
                           "end_s": round(writer.frames / rate, 3)})
             if i < len(chapters) - 1:
@@ -299,10 +301,10 @@ def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, *, f
                      time.perf_counter() - t0, energy.as_dict())
 
 
-def _speak(engine: EngineClient, chapter: Chapter, writer: audio_io.FileWriter, cues: list[_CueWriter], rate: int,
-           settings: dict[str, Any], energy: EnergySum) -> None:
+def _speak(engine: EngineClient, chapter: Chapter, writer: audio_io.FileWriter, cues: list[CueWriter], rate: int,
+           settings: SynthesisSettings, energy: EnergySum) -> None:
     try:
-        stream = engine.stream(chapter.spoken(), low_latency=False, priority="bulk", **settings)
+        stream = engine.stream(chapter.spoken(), settings, low_latency=False, priority="bulk")
     except EmptyTextError:
         return  # a chapter with nothing speakable (only symbols): no audio, no cues
     with stream:

@@ -60,7 +60,7 @@ class Task:
     output: str  # relative POSIX path under the output folder, extension included
     text: str
     format: str
-    settings: dict[str, Any]  # SynthesisSettings fields (voice is resolved at run time for prompts)
+    settings: SynthesisSettings  # validated once, at loading (the voice of a prompt is set at run time)
     key: str  # identity of the request: same key = same audio
     prompt_audio: Path | None = None
     prompt_text: str | None = None
@@ -72,7 +72,7 @@ class Task:
         """(clip path, transcript, language, enrollment steps) when this task clones a voice from a clip."""
         if self.prompt_audio is None:
             return None
-        return str(self.prompt_audio), self.prompt_text, self.settings.get("lang", "auto"), self.enroll_steps
+        return str(self.prompt_audio), self.prompt_text, self.settings.lang, self.enroll_steps
 
 
 @dataclass(frozen=True)
@@ -215,9 +215,9 @@ class _LineChecker:
         if prompt_audio is not None and obj.get("voice"):
             raise InputError("give either voice or prompt_audio, not both")
         settings = self._settings(obj, fmt, clone=prompt_audio is not None)
-        if settings.get("tier") == "eco" and any(is_han(c) for c in text):
+        if settings.tier == "eco" and any(is_han(c) for c in text):
             raise InputError("the eco tier speaks English only; this text contains Chinese characters")
-        identity = {"v": KEY_VERSION, "text": text, "format": fmt, "settings": settings,
+        identity = {"v": KEY_VERSION, "text": text, "format": fmt, "settings": _identity(settings),
                     "prompt": [self._clip_hash(prompt_audio), prompt_text, self.defaults.enroll_steps]
                     if prompt_audio else None}
         key = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
@@ -240,7 +240,7 @@ class _LineChecker:
             raise InputError(f"prompt_audio {audio!r} not found (looked for {path})")
         return path, text
 
-    def _settings(self, obj: dict[str, Any], fmt: str, clone: bool) -> dict[str, Any]:
+    def _settings(self, obj: dict[str, Any], fmt: str, clone: bool) -> SynthesisSettings:
         d = self.defaults
         voice = None if clone else (obj.get("voice") or d.voice)
         lang = obj.get("language", d.language)
@@ -256,19 +256,25 @@ class _LineChecker:
             for name, _ in parse_blend(voice):
                 self.voices.get(name)  # VoiceError names an unknown voice
         check_format(fmt, s.sample_rate or KOKORO_RATE)  # both tiers render at the Kokoro rate
-        out: dict[str, Any] = {"lang": s.lang, "speed": s.speed, "tier": s.tier}
-        if s.voice:
-            out["voice"] = s.voice
-        if s.sample_rate:
-            out["sample_rate"] = s.sample_rate
-        if s.pronunciations:
-            out["pronunciations"] = [dict(p) for p in s.pronunciations]
-        return out
+        return s
 
     def _clip_hash(self, path: Path) -> str:
         if path not in self._clip_hashes:
             self._clip_hashes[path] = hashlib.sha256(path.read_bytes()).hexdigest()
         return self._clip_hashes[path]
+
+
+def _identity(s: SynthesisSettings) -> dict[str, Any]:
+    """The fields of a task's settings that its key hashes (the form of KEY_VERSION 1: only fields a task
+    line can set, unset ones left out, so keys of earlier runs still match)."""
+    out: dict[str, Any] = {"lang": s.lang, "speed": s.speed, "tier": s.tier}
+    if s.voice:
+        out["voice"] = s.voice
+    if s.sample_rate:
+        out["sample_rate"] = s.sample_rate
+    if s.pronunciations:
+        out["pronunciations"] = [dict(p) for p in s.pronunciations]
+    return out
 
 
 def _has_ext(name: Any) -> bool:

@@ -27,7 +27,9 @@ vector alone. :func:`adain_layout` is the order: keys sorted, as the torch rebui
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,36 +72,7 @@ def rewrite_conv_integer(src: Path, dst: Path) -> int:
         if plan is None:
             nodes.append(node)
             continue
-        w_s8, kernel, pads, dilation = plan
-        p = node.name or f"conv{replaced}"
-        x, x_zero = node.input[0], node.input[2]
-        if x not in transposed:  # [1, C, T] -> [1, T, C], shared by every conv reading x
-            transposed[x] = f"{x}__tc"
-            nodes.append(helper.make_node("Transpose", [x], [transposed[x]], perm=[0, 2, 1], name=f"{x}__tc_node"))
-        xt = transposed[x]
-        if kernel == 1:
-            cols = xt
-        else:
-            left, right = pads
-            padded = f"{p}__pad"
-            pad_spec = const(f"__pads_{left}_{right}", np.array([0, left, 0, 0, right, 0], np.int64))
-            nodes.append(helper.make_node("Pad", [xt, pad_spec, x_zero], [padded], mode="constant", name=padded))
-            slices = []
-            for k in range(kernel):
-                start, end = k * dilation, -(kernel - 1 - k) * dilation
-                s = const(f"__i64_{start}", np.array([start], np.int64))
-                e = const(f"__i64_{end}" if end else "__i64_max", np.array([end if end else 2**62], np.int64))
-                axis = const("__i64_axis1", np.array([1], np.int64))
-                out = f"{p}__sl{k}"
-                nodes.append(helper.make_node("Slice", [padded, s, e, axis], [out], name=out))
-                slices.append(out)
-            cols = f"{p}__cols"
-            nodes.append(helper.make_node("Concat", slices, [cols], axis=2, name=cols))
-        weights = const(f"{p}__w_s8", w_s8)
-        zero = const("__s8_zero", np.array(0, np.int8))
-        product = f"{p}__mm"
-        nodes.append(helper.make_node("MatMulInteger", [cols, weights, x_zero, zero], [product], name=product))
-        nodes.append(helper.make_node("Transpose", [product], [node.output[0]], perm=[0, 2, 1], name=f"{p}__out"))
+        nodes.extend(_im2col(node, plan, node.name or f"conv{replaced}", transposed, const, helper))
         replaced += 1
 
     nodes = _add_adain_input(graph, nodes, const, helper, onnx)
@@ -115,6 +88,43 @@ def rewrite_conv_integer(src: Path, dst: Path) -> int:
     graph.initializer.extend(live)
     onnx.save(model, str(dst))
     return replaced
+
+
+def _im2col(node: Any, plan: tuple[np.ndarray, int, tuple[int, int], int], p: str, transposed: dict[str, str],
+            const: Callable[[str, np.ndarray], str], helper: Any) -> list[Any]:
+    """The nodes that replace one ConvInteger: [1, C, T] -> [1, T, C] (shared per input), pad, one slice per
+    kernel tap, concatenated on channels, one MatMulInteger with the [k*C, O] weights, back to [1, O, T]."""
+    w_s8, kernel, pads, dilation = plan
+    nodes = []
+    x, x_zero = node.input[0], node.input[2]
+    if x not in transposed:  # [1, C, T] -> [1, T, C], shared by every conv reading x
+        transposed[x] = f"{x}__tc"
+        nodes.append(helper.make_node("Transpose", [x], [transposed[x]], perm=[0, 2, 1], name=f"{x}__tc_node"))
+    xt = transposed[x]
+    if kernel == 1:
+        cols = xt
+    else:
+        left, right = pads
+        padded = f"{p}__pad"
+        pad_spec = const(f"__pads_{left}_{right}", np.array([0, left, 0, 0, right, 0], np.int64))
+        nodes.append(helper.make_node("Pad", [xt, pad_spec, x_zero], [padded], mode="constant", name=padded))
+        slices = []
+        for k in range(kernel):
+            start, end = k * dilation, -(kernel - 1 - k) * dilation
+            s = const(f"__i64_{start}", np.array([start], np.int64))
+            e = const(f"__i64_{end}" if end else "__i64_max", np.array([end if end else 2**62], np.int64))
+            axis = const("__i64_axis1", np.array([1], np.int64))
+            out = f"{p}__sl{k}"
+            nodes.append(helper.make_node("Slice", [padded, s, e, axis], [out], name=out))
+            slices.append(out)
+        cols = f"{p}__cols"
+        nodes.append(helper.make_node("Concat", slices, [cols], axis=2, name=cols))
+    weights = const(f"{p}__w_s8", w_s8)
+    zero = const("__s8_zero", np.array(0, np.int8))
+    product = f"{p}__mm"
+    nodes.append(helper.make_node("MatMulInteger", [cols, weights, x_zero, zero], [product], name=product))
+    nodes.append(helper.make_node("Transpose", [product], [node.output[0]], perm=[0, 2, 1], name=f"{p}__out"))
+    return nodes
 
 
 def adain_layout(graph) -> list[tuple[str, str, int]]:  # noqa: ANN001

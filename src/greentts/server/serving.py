@@ -23,7 +23,7 @@ import anyio
 from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from ..serving.client import EngineClient
-from ..settings import TIER_BACKENDS
+from ..settings import TIER_BACKENDS, DialogueSettings, validated
 from .config import ServerConfig
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
@@ -411,8 +411,8 @@ class SpeechService:
         try:
             check_format(req.response_format, rate)
             voices = {k: self.resolve_voice(v, ns) for k, v in req.voices.items()}
-            dialogue = self.engine.dialogue(script, voices, auto_voices=req.auto_voices, sample_rate=rate,
-                                            gap_scale=req.gap_scale, tier=req.tier)
+            settings = validated(DialogueSettings, None, sample_rate=rate, gap_scale=req.gap_scale, tier=req.tier)
+            dialogue = self.engine.dialogue(script, voices, settings, auto_voices=req.auto_voices)
             audio, turns = dialogue.collect()
         except VoiceError as exc:
             raise HTTPError(400, str(exc), param="voices") from None

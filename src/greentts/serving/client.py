@@ -14,7 +14,7 @@ from ..core.engine import Prepared
 from ..core.stream import SynthesisStream
 from ..energy.accounting import EnergyTotals
 from ..result import Result
-from ..settings import EngineConfig, SynthesisSettings
+from ..settings import DialogueSettings, EngineConfig, SynthesisSettings
 from ..text.frontend import Segment
 from ..voices.enrollment import Enrollment, ProgressFn
 
@@ -40,8 +40,8 @@ class EngineClient(Protocol):
 
     def native_rate(self, tier: str = "standard") -> int: ...
 
-    def dialogue(self, script: Any, voices: dict[str, str] | None = None, *, auto_voices: bool = False,
-                 **settings: Any) -> Any: ...
+    def dialogue(self, script: Any, voices: dict[str, str] | None = None, settings: DialogueSettings | None = None,
+                 *, auto_voices: bool = False, **overrides: Any) -> Any: ...
 
     # voices
     def enroll(self, audio: str | Path | np.ndarray, name: str, text: str | None = None, lang: str | None = None,

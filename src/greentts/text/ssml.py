@@ -450,7 +450,7 @@ def _date(text: str, fmt: str | None, lang: str) -> str:
         out = f"{zh.digits(y)}年" if y else ""
         out += f"{zh.cardinal(str(int(mo)))}月" if mo else ""
         return out + (f"{zh.cardinal(str(int(d)))}日" if d else "")
-    month = en._MONTHS[int(mo) - 1] if mo else ""
+    month = en.MONTHS[int(mo) - 1] if mo else ""
     day = en.words(int(d), "ordinal") if d else ""
     year = en.words(y, "year") if y else ""
     if fmt.startswith("d") and month:

@@ -40,9 +40,10 @@ from .roman import (
     year_roman, roman_value,
 )
 from .symbols import math_rule, pre_rule, symbols_rule
-from .words import MAX_SPOKEN_DIGITS, pair_reading, decimal_words, digits_en, words
+from .words import MAX_SPOKEN_DIGITS, MONTHS, pair_reading, decimal_words, digits_en, words
 
-__all__ = ["normalize_en", "ABBREVIATIONS", "NEVER_ENDS_SENTENCE", "MAY_END_SENTENCE", "MAX_SPOKEN_DIGITS"]
+__all__ = ["normalize_en", "ABBREVIATIONS", "NEVER_ENDS_SENTENCE", "MAY_END_SENTENCE", "MAX_SPOKEN_DIGITS", "MONTHS",
+           "words", "digits_en", "decimal_words"]
 
 Rule = Callable[[str], str]
 

@@ -1,0 +1,5 @@
+"""``python -m greentts.cli``."""
+
+from greentts.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""Commands that serve or report: serve (the HTTP server), energy report (the ledger)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import GreenTTSError
+from .app import app, energy_app
+from .options import LEDGER_ENV, EnergyOptions, fail, with_energy
+
+__all__ = ["serve", "energy_report"]
+
+
+@app.command()
+@with_energy
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, "--port", help="TCP port (default 8000)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
+    api_key: list[str] = typer.Option([], "--api-key", help="require this Bearer key (repeatable; see also "
+                                                            "$GREENTTS_API_KEYS, $GREENTTS_API_KEYS_FILE)"),
+    cors: list[str] = typer.Option([], "--cors-origin", help="allow this browser origin (repeatable)"),
+    max_requests: Optional[int] = typer.Option(None, "--max-requests", help="requests admitted at once; then 429"),
+    max_wait: Optional[float] = typer.Option(None, "--max-first-audio-wait", help="seconds; a request whose first "
+                                             "audio would wait longer gets 429 + Retry-After (default 5)"),
+    energy: EnergyOptions = EnergyOptions(),
+) -> None:
+    """Run the OpenAI-compatible HTTP server: /v1/audio/speech, /v1/voices, /metrics, a web UI at /."""
+    try:
+        import uvicorn
+
+        from ..server import create_app
+        from ..server.config import load_config
+
+        engine = energy.config()
+        if workers:
+            engine["workers"] = workers
+        cfg = load_config(config, host=host, port=port, max_requests=max_requests, engine=engine,
+                          max_first_audio_wait_s=max_wait,
+                          api_keys=tuple(api_key) or None, cors_origins=tuple(cors) or None)
+        app_ = create_app(cfg)
+    except ImportError:
+        fail(GreenTTSError("the server needs the 'server' extra: pip install 'greentts[server]'"))
+    except GreenTTSError as exc:
+        fail(exc)
+    typer.echo(f"greentts serving on http://{cfg.host}:{cfg.port}  (auth {'on' if cfg.keys() else 'off'}; "
+               "ready when /readyz says so)")
+    uvicorn.run(app_, host=cfg.host, port=cfg.port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+@energy_app.command("report")
+def energy_report(
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help=f"the SQLite ledger (default ${LEDGER_ENV})"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Summarize a ledger per voice, backend and tier: J per audio second, kWh and gCO2e per 1000 sentences."""
+    from ..energy.ledger import summarize
+
+    path = ledger or (Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None)
+    if path is None:
+        raise typer.BadParameter(f"give --ledger PATH or set ${LEDGER_ENV}")
+    try:
+        summary = summarize(path)
+    except GreenTTSError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    typer.echo(f"{'voice':14s} {'backend':8s} {'tier':8s} {'requests':>8s} {'sentences':>9s} {'audio s':>9s} "
+               f"{'J/audio s':>9s} {'kWh/1000 sent.':>14s} {'gCO2e/1000 sent.':>16s}  method")
+    for g in summary["groups"]:
+        typer.echo(f"{g['voice']:14s} {g['backend']:8s} {g['tier']:8s} {g['requests']:8d} {g['sentences']:9d} "
+                   f"{g['audio_s']:9.1f} {g['j_per_audio_s']:9.3g} {g['kwh_per_1000_sentences']:14.3g} "
+                   f"{g['gco2e_per_1000_sentences']:16.3g}  {g['method']}")
+    ses = summary["sessions"]
+    other = ses["attributed_j"] - ses["startup_j"] - summary["requests_j"]
+    typer.echo(f"engine sessions: {ses['count']}, {ses['wall_s']:.1f} s; meter total {ses['total_j']:.4g} J = "
+               f"requests {summary['requests_j']:.4g} J + start-up {ses['startup_j']:.4g} J + idle "
+               f"{ses['idle_j']:.4g} J + unrecorded {other:.2g} J (idle is kept out of requests)")
