@@ -14,9 +14,9 @@ from ..energy.card import choose_tier
 from ..errors import GreenTTSError, InputError, VoiceError
 from ..models.base import Backend
 from ..settings import TIER_BACKENDS, EngineConfig, SynthesisSettings
-from ..text.frontend import Frontend, Plan, mostly_han
+from ..text.frontend import Frontend, Plan
 from ..text.lexicon import Lexicon
-from ..text.normalize import clean, is_han
+from ..text.normalize import is_han
 from ..text.ssml import is_ssml, parse_ssml
 from ..voice import Voice
 from ..voices.prosody import apply_preset, with_prosody_half
@@ -50,7 +50,7 @@ class RequestPolicy:
     def voice(self, text: str, s: SynthesisSettings) -> Voice:
         if s.voice:
             voice = self.voices.get(s.voice)
-        elif s.lang == "zh" or (s.lang == "auto" and mostly_han(clean(text)[0])):
+        elif self.frontend.primary_language(text, s.lang, s.input_format) == "zh":
             voice = self.voices.get(self.config.default_voice_zh)
         else:
             voice = self.voices.get(self.config.default_voice_en)

@@ -30,7 +30,7 @@ from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
 from ..settings import DialogueSettings
-from ..text.normalize import is_han
+from ..text.frontend import language_of
 from .script import Script, Turn
 
 __all__ = ["DialogueSettings", "DialogueStream", "TurnAudio", "DialogueReport", "auto_voices", "gap_after"]
@@ -101,7 +101,7 @@ def auto_voices(script: Script, taken: dict[str, str]) -> dict[str, str]:
         if name in out:
             continue
         text = " ".join(t.text for t in script.turns if t.speaker == name)
-        lang = "zh" if sum(map(is_han, text)) > len(text) / 4 else "en"
+        lang = language_of(text)  # the frontend's rule for a primary language
         pick = next((v for v in AUTO_VOICES[lang] if v not in used), None)
         if pick is None:
             raise VoiceError(f"--auto-voices ran out of distinct {lang} voices at speaker {name!r}; map it with --voice")

@@ -24,6 +24,7 @@ from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, Model
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from ..serving.client import EngineClient
 from ..settings import TIER_BACKENDS, DialogueSettings, validated
+from ..voices.store import rename_blend
 from .config import ServerConfig
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
@@ -212,14 +213,13 @@ class SpeechService:
 
     def resolve_voice(self, spec: str, ns: str) -> str:
         """OpenAI names -> Kokoro voices; the caller's enrolled voices by their plain name; blends too."""
-        parts = []
-        for part in spec.split(","):
-            name, sep, weight = part.strip().partition(":")
+        stock = set(self.engine.stock_voice_names()) if ns else set()
+
+        def rename(name: str) -> str:
             name = OPENAI_VOICES.get(name, name)
-            if ns and name not in self.engine.stock_voice_names() and not name.startswith(ns):
-                name = ns + name
-            parts.append(name + (sep + weight if sep else ""))
-        return ",".join(parts)
+            return ns + name if ns and name not in stock and not name.startswith(ns) else name
+
+        return rename_blend(spec, rename)
 
     def settings(self, req: SpeechRequest, ns: str) -> tuple[dict[str, Any], list[str]]:
         """Engine settings for ``req`` and notes on what was mapped (sent back in a header)."""

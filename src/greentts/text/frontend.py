@@ -28,7 +28,7 @@ from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentence
 from .align import align_spoken, written_tokens
 from .ssml import Chunk, Controls, is_ssml, parse_ssml
 
-__all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab"]
+__all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab", "language_of", "mostly_han"]
 
 # Silence (seconds at speed 1.0) inserted after a segment, by how the segment ends.
 PAUSES = {"word": 0.0, "clause": 0.12, "sentence": 0.25, "paragraph": 0.6}
@@ -129,6 +129,16 @@ class Frontend:
         """Load both G2Ps and their dictionaries now rather than on the first request."""
         list(self.plan("Hello, 你好。"))
 
+    def primary_language(self, text: str, lang: str = "auto", input_format: str = "auto") -> str:
+        """The request's primary language, decided here only: ``lang`` unless "auto"; else "zh" when Han
+        characters dominate the spoken text (:func:`mostly_han`; for SSML, the text of its elements),
+        else "en". The default voice, the plan and dialogue's voice assignment all follow it."""
+        if lang != "auto":
+            return lang
+        if input_format == "ssml" or (input_format == "auto" and is_ssml(text)):
+            return language_of(" ".join(c.text for c in parse_ssml(text, False)[0]))
+        return language_of(self._inline(clean(text)[0])[0])
+
     def plan(self, text: str, *, lang: str = "auto", british: bool = False, lexicon: Lexicon | None = None,
              first_max_ids: int | None = None, max_ids: int | None = None, input_format: str = "auto",
              ssml_strict: bool = True, british_of: Callable[[str], bool] | None = None) -> Plan:
@@ -153,7 +163,7 @@ class Frontend:
         cleaned, inline = self._inline(cleaned)
         if not any(ch.isalnum() or ch in inline for ch in cleaned):
             raise EmptyTextError(_nothing_speakable(text, skipped))
-        primary = lang if lang != "auto" else ("zh" if mostly_han(cleaned) else "en")
+        primary = lang if lang != "auto" else language_of(cleaned)
         hits: dict[tuple, RuleHit] = {}
         ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
                        source=text)
@@ -167,7 +177,7 @@ class Frontend:
         skipped = [Skipped(-1, tag, "unsupported SSML element: its text was read") for tag in ignored]
         hits: dict[tuple, RuleHit] = {}
         whole = " ".join(c.text for c in chunks)
-        auto = "zh" if mostly_han(whole) else "en"
+        auto = language_of(whole)
         words: list[tuple[str, int | None, int | None]] = []
         cursor = [0]
         prepared = []
@@ -469,6 +479,11 @@ def _join_text(parts: Iterator[str]) -> str:
 
 def _cjk(ch: str) -> bool:
     return is_han(ch) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+
+
+def language_of(spoken: str) -> str:
+    """ "zh" when Han characters dominate ``spoken`` (already cleaned text), else "en"."""
+    return "zh" if mostly_han(spoken) else "en"
 
 
 def mostly_han(text: str) -> bool:

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from importlib.resources import files
 from typing import Any
@@ -257,15 +258,27 @@ class VoiceStore:
         return voice
 
 
+def _blend_items(spec: str) -> list[tuple[str, str, str]]:
+    """The blend syntax, read in this one place: ``"a:0.6, b"`` -> [("a", ":", "0.6"), ("b", "", "")]."""
+    items = []
+    for raw in spec.split(","):
+        name, sep, weight = raw.strip().partition(":")
+        items.append((name.strip(), sep, weight.strip()))
+    return items
+
+
+def rename_blend(spec: str, rename: Callable[[str], str]) -> str:
+    """``spec`` (one voice or a blend) with each voice name replaced by ``rename(name)``, the weights as
+    written. Validation is :func:`parse_blend`'s, when the voice is used."""
+    return ",".join(rename(name) + (sep + weight if sep else "") for name, sep, weight in _blend_items(spec))
+
+
 def parse_blend(spec: str) -> list[tuple[str, float]]:
     """``"a:0.6,b:0.4"`` -> [("a", 0.6), ("b", 0.4)], weights normalized; clear errors for bad specs."""
     parts: list[tuple[str, float]] = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
+    for name, sep, weight in _blend_items(spec):
+        if not name and not sep:
             raise VoiceError(f"voice blend {spec!r} has an empty part; write e.g. af_heart:0.6,af_bella:0.4")
-        name, sep, weight = item.partition(":")
-        name = name.strip()
         try:
             w = float(weight) if sep else 1.0
         except ValueError:
