@@ -25,7 +25,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.kokoro import SAMPLE_RATE as SR
-from ..text.frontend import Frontend, mostly_han
+from ..text.frontend import Frontend
+from ..text.normalize import language_of
 from ..voices.clip import Clip
 from ..voices.store import VoiceStore
 from . import require
@@ -160,7 +160,7 @@ class Enroller(Listening):
         text_source = "given" if text else None
         lang_source = "given" if lang else ("text" if text else "default")
         if lang is None and text:
-            lang = "zh" if mostly_han(text) else "en"
+            lang = language_of(text)
         ref = Reference(clip, emb, pitch, lang or "en", lang_source, text, text_source, ge2e)
         return self.transcribe(ref) if transcribe else ref
 

@@ -30,7 +30,7 @@ from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
 from ..settings import DialogueSettings
-from ..text.frontend import language_of
+from ..text.normalize import language_of
 from .script import Script, Turn
 
 __all__ = ["DialogueSettings", "DialogueStream", "TurnAudio", "DialogueReport", "auto_voices", "gap_after"]

@@ -16,16 +16,15 @@ import re
 from collections.abc import Iterator
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 
 from ..errors import EmptyTextError, GreenTTSError, InputError
 from .g2p_en import EnglishG2P, bound_words
 from .g2p_zh import MandarinG2P
 from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry, pinyin_to_phonemes
 from .mandarin import units_in_han_text
-from .normalize import Skipped, clean, describe_skipped, is_han, normalize_en, normalize_zh
-from .segment import Sentence, Span, han_or_latin, split_clauses, split_sentences, split_spans, split_words
-from .align import align_spoken, written_tokens
+from .normalize import Skipped, clean, describe_skipped, is_han, language_of, mostly_han, normalize_en, normalize_zh
+from .segment import Sentence, Span, split_clauses, split_sentences, split_spans, split_words
+from .planning import Context, Piece, to_ids, word_spans
 from .ssml import Chunk, Controls, is_ssml, parse_ssml
 
 __all__ = ["Segment", "Plan", "Frontend", "PAUSES", "kokoro_vocab", "language_of", "mostly_han"]
@@ -94,25 +93,6 @@ class Plan:
         return [h for h in self._hits.values() if h.count]
 
 
-@dataclass
-class _Piece:
-    text: str
-    phonemes: str
-    langs: frozenset[str]
-    end: str
-    units: list[tuple[str, str]] = field(default_factory=list)  # (spoken word, phonemes)
-    written: list[int] = field(default_factory=list)  # per unit: index into Plan.words
-
-    @cached_property
-    def n_ids(self) -> int:
-        return len(_to_ids(self.phonemes))
-
-
-def _to_ids(phonemes: str) -> tuple[int, ...]:
-    vocab = kokoro_vocab()
-    return tuple(vocab[c] for c in phonemes if c in vocab)
-
-
 class Frontend:
     """Text -> segments. Thread-safe; G2P resources load lazily on first use."""
 
@@ -165,7 +145,7 @@ class Frontend:
             raise EmptyTextError(_nothing_speakable(text, skipped))
         primary = lang if lang != "auto" else language_of(cleaned)
         hits: dict[tuple, RuleHit] = {}
-        ctx = _Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
+        ctx = Context(primary, british, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
                        source=text)
         return Plan(skipped, self._segments(cleaned, ctx, first, limit), hits, text, ctx.words)
 
@@ -188,13 +168,13 @@ class Frontend:
             primary = chunk.controls.lang or (lang if lang != "auto" else auto)
             voice = chunk.controls.voice
             brit = british_of(voice) if voice and british_of else british
-            ctx = _Context(primary, brit, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
+            ctx = Context(primary, brit, req.for_lang("en"), req.for_lang("zh"), inline, hits, skipped,
                            source=text, words=words, cursor=cursor)
             speakable = any(ch.isalnum() or ch in inline for ch in cleaned)
             prepared.append((chunk, cleaned if speakable else "", ctx))
         return Plan(skipped, self._ssml_segments(prepared, first, limit), hits, text, words)
 
-    def _ssml_segments(self, prepared: list[tuple[Chunk, str, _Context]], first: int, limit: int) -> Iterator[Segment]:
+    def _ssml_segments(self, prepared: list[tuple[Chunk, str, Context]], first: int, limit: int) -> Iterator[Segment]:
         index = 0
         held: Segment | None = None  # the last segment so far: trailing marks may still land on it
         pending: list[str] = []
@@ -242,7 +222,7 @@ class Frontend:
 
     # -- planning --------------------------------------------------------------------------------
 
-    def _segments(self, text: str, ctx: _Context, first_max_ids: int, max_ids: int,
+    def _segments(self, text: str, ctx: Context, first_max_ids: int, max_ids: int,
                   index: int = 0) -> Iterator[Segment]:
         for sentence in split_sentences(text):
             limit = first_max_ids if index == 0 else max_ids
@@ -252,13 +232,13 @@ class Frontend:
                 phonemes = " ".join(p.phonemes for p in group)
                 langs = frozenset().union(*(p.langs for p in group))
                 yield Segment(index, ctx.display(_join_text(p.text for p in group)), "+".join(sorted(langs)),
-                              phonemes, _to_ids(phonemes), group[-1].end, words=_word_spans(phonemes, group))
+                              phonemes, to_ids(phonemes), group[-1].end, words=word_spans(phonemes, group))
                 index += 1
                 limit = max_ids
 
     @staticmethod
-    def _pack(pieces: Iterator[_Piece], first_limit: int, max_ids: int) -> Iterator[list[_Piece]]:
-        group: list[_Piece] = []
+    def _pack(pieces: Iterator[Piece], first_limit: int, max_ids: int) -> Iterator[list[Piece]]:
+        group: list[Piece] = []
         size, limit = 0, first_limit
         for piece in pieces:
             n = piece.n_ids
@@ -270,7 +250,7 @@ class Frontend:
         if group:
             yield group
 
-    def _pieces(self, sentence: Sentence, ctx: _Context, first_limit: int, max_ids: int) -> Iterator[_Piece]:
+    def _pieces(self, sentence: Sentence, ctx: Context, first_limit: int, max_ids: int) -> Iterator[Piece]:
         # Normalize first, so that limits and word boundaries apply to what will be spoken
         # ("$1,250,000" is one token written but five words spoken).
         text = units_in_han_text(sentence.text) if ctx.primary == "zh" else sentence.text
@@ -283,7 +263,7 @@ class Frontend:
             yield from self._fit(clause, end, ctx, limit, max_ids)
             limit = max_ids
 
-    def _fit(self, text: str, end: str, ctx: _Context, limit: int, max_ids: int) -> Iterator[_Piece]:
+    def _fit(self, text: str, end: str, ctx: Context, limit: int, max_ids: int) -> Iterator[Piece]:
         """One clause as pieces of at most ``limit`` ids, cut at word boundaries only when needed."""
         if len(text) > LONG_CLAUSE_CHARS:  # certainly too long for one segment: halve it before any G2P
             head, tail = split_words(text, self._cut_han)
@@ -309,7 +289,7 @@ class Frontend:
     def _cut_han(self, text: str) -> list[str]:
         return self.zh._segmenter().lcut(text)
 
-    def _g2p(self, text: str, end: str, ctx: _Context) -> _Piece:
+    def _g2p(self, text: str, end: str, ctx: Context) -> Piece:
         parts, langs, units = [], set(), []
         for span in split_spans(text, ctx.primary, ctx.lang_of):
             span_units: list[tuple[str, str]] = []
@@ -324,9 +304,9 @@ class Frontend:
                 parts.append(ph)
                 langs.add(span.lang)
                 units.extend((ctx.display(t), p) for t, p in span_units)
-        return _Piece(text, " ".join(parts), frozenset(langs), end, units)
+        return Piece(text, " ".join(parts), frozenset(langs), end, units)
 
-    def _g2p_span(self, lang: str, text: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
+    def _g2p_span(self, lang: str, text: str, ctx: Context, units: list[tuple[str, str]] | None = None) -> str:
         if lang == "en" and ctx.primary == "zh" and ZH_LETTER_NAMES and _CAPS_RE.search(text):
             return self._letters_in_mandarin(text, ctx, units)
         if lang == "zh":
@@ -334,7 +314,7 @@ class Frontend:
         return self.en(text, british=ctx.british, entries=ctx.en_entries, inline=ctx.inline, hits=ctx.hits,
                        units=units)
 
-    def _letters_in_mandarin(self, text: str, ctx: _Context, units: list[tuple[str, str]] | None) -> str:
+    def _letters_in_mandarin(self, text: str, ctx: Context, units: list[tuple[str, str]] | None) -> str:
         """English in Mandarin text: capital-letter codes (API, GPU, HR) said with the letter names a
         Mandarin speaker uses, in Mandarin phonemes, which a zh voice says clearly; other words by the
         English G2P."""
@@ -352,7 +332,7 @@ class Frontend:
             parts.append(self._g2p_span("en", text[pos:], replace(ctx, primary="en"), units))
         return " ".join(p for p in parts if p)
 
-    def _g2p_word(self, lang: str, word: str, ctx: _Context, units: list[tuple[str, str]] | None = None) -> str:
+    def _g2p_word(self, lang: str, word: str, ctx: Context, units: list[tuple[str, str]] | None = None) -> str:
         """One word's phonemes; a word the G2P cannot read is skipped and reported in ``Plan.skipped``."""
         try:
             return self._g2p_span(lang, word, ctx, units)
@@ -364,48 +344,6 @@ class Frontend:
             return ""
 
 
-@dataclass
-class _Context:
-    primary: str
-    british: bool
-    en_entries: tuple[Entry, ...]
-    zh_entries: tuple[Entry, ...]
-    inline: dict[str, Entry]
-    hits: dict[tuple, RuleHit]
-    skipped: list[Skipped]  # the plan's list: words the G2P could not read are added while planning
-    source: str = ""  # the request's text: written words' character offsets are found in it
-    words: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # Plan.words
-    cursor: list[int] = field(default_factory=lambda: [0])  # where the next written word is searched
-
-    def align(self, sentence: str, pieces: list[_Piece]) -> None:
-        """Give each spoken word of ``pieces`` the index (in ``words``) of the written word it says."""
-        tokens = [(self.display(t), a, b) for t, a, b in written_tokens(sentence)]
-        base = len(self.words)
-        for word, _, _ in tokens:
-            at = self.source.find(word, self.cursor[0])
-            if at >= 0:
-                self.words.append((word, at, at + len(word)))
-                self.cursor[0] = at + len(word)
-            else:  # changed by cleaning (e.g. a digit of another script): no offset
-                self.words.append((word, None, None))
-        spoken = [u[0] for p in pieces for u in p.units]
-        owners = align_spoken([t[0] for t in tokens], spoken)
-        k = 0
-        for p in pieces:
-            p.written = [base + owners[k + i] for i in range(len(p.units))]
-            k += len(p.units)
-
-    def display(self, text: str) -> str:
-        """The text with inline-override placeholders turned back into their graphemes."""
-        for ch, entry in self.inline.items():
-            text = text.replace(ch, entry.grapheme)
-        return text
-
-    def lang_of(self, ch: str) -> str | None:
-        entry = self.inline.get(ch)
-        return entry.lang if entry is not None else han_or_latin(ch)
-
-
 _END_ORDER = ["word", "clause", "sentence", "paragraph"]
 # Letter names as Mandarin speakers say them (A "ei", B "bi", ... W "da bu liu"), in pinyin
 ZH_LETTER_NAMES = {
@@ -414,30 +352,6 @@ ZH_LETTER_NAMES = {
     "Q": "kiu1", "R": "a4 er5", "S": "ai2 si5", "T": "ti4", "U": "you1", "V": "wei1", "W": "da2 bu5 liu5",
     "X": "ai2 ke5 si5", "Y": "wai4", "Z": "zei4"}
 _CAPS_RE = re.compile(r"(?<![A-Za-z])[A-Z]{1,5}(?![a-z])")
-
-
-def _word_spans(phonemes: str, group: list[_Piece]) -> tuple[tuple[str, int, int, int], ...]:
-    """Each spoken word's id range in a segment's ids: its phonemes found in order in ``phonemes``."""
-    vocab = kokoro_vocab()
-    before = [0]
-    for ch in phonemes:
-        before.append(before[-1] + (ch in vocab))
-    out, cursor = [], 0
-    for piece in group:
-        for (text, ph), owner in zip(piece.units, piece.written):
-            core = ph.strip(_PUNCT_PHONEMES)  # a word's time is its sounds, not the pause after its comma
-            if not any(ch in vocab for ch in core):
-                continue
-            at = phonemes.find(ph, cursor)
-            if at < 0:
-                return ()  # the G2P changed its mind between calls: no word timing for this segment
-            head = at + ph.index(core)
-            out.append((text, owner, before[head], before[head + len(core)]))
-            cursor = at + len(ph)
-    return tuple(out)
-
-
-_PUNCT_PHONEMES = ".,;:!?—…\"()“”«» -"
 
 
 def _natural_end(text: str) -> str:
@@ -479,15 +393,3 @@ def _join_text(parts: Iterator[str]) -> str:
 
 def _cjk(ch: str) -> bool:
     return is_han(ch) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
-
-
-def language_of(spoken: str) -> str:
-    """ "zh" when Han characters dominate ``spoken`` (already cleaned text), else "en"."""
-    return "zh" if mostly_han(spoken) else "en"
-
-
-def mostly_han(text: str) -> bool:
-    """True when Han characters dominate (used to pick the primary language for lang='auto')."""
-    han = sum(1 for c in text if is_han(c))
-    latin = sum(1 for c in text if c.isascii() and c.isalpha())
-    return han > 0 and han >= latin / 4

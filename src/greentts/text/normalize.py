@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .english import normalize_en
 from .mandarin import normalize_zh
 
-__all__ = ["Skipped", "describe_skipped", "clean", "normalize_en", "normalize_zh", "is_han"]
+__all__ = ["Skipped", "describe_skipped", "clean", "normalize_en", "normalize_zh", "is_han", "language_of", "mostly_han"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,3 +144,15 @@ def is_han(ch: str) -> bool:
     """True for CJK unified ideographs (the characters Mandarin G2P reads)."""
     o = ord(ch)
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF
+
+
+def language_of(spoken: str) -> str:
+    """ "zh" when Han characters dominate ``spoken`` (already cleaned text), else "en"."""
+    return "zh" if mostly_han(spoken) else "en"
+
+
+def mostly_han(text: str) -> bool:
+    """True when Han characters dominate (used to pick the primary language for lang='auto')."""
+    han = sum(1 for c in text if is_han(c))
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    return han > 0 and han >= latin / 4
