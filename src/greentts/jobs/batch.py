@@ -19,21 +19,20 @@ import hashlib
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..energy.accounting import EnergySum
 from ..errors import GreenTTSError, InputError
 from ..serving.client import EngineClient
+from ..serving.records import Record, RequestLog, new_id
 from ..models.assets import sha256_file
 from ..runtime.files import write_atomic
+from .manifest import BatchSummary, Manifest
 from .tasks import BadLine, Task, prompt_voice_name
 
 __all__ = ["Renderer", "LocalRenderer", "Manifest", "BatchSummary", "run_batch", "render_task", "REPORT_NAME",
@@ -98,110 +97,6 @@ class LocalRenderer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class Manifest:
-    """Append-only JSONL record of finished items; the last record of an output wins.
-
-    Opening repairs a line torn by a crash (the file is cut back to its last complete line).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.latest: dict[str, dict[str, Any]] = {}
-        self.latest_ok: dict[str, dict[str, Any]] = {}  # a later failure does not disown a file the job made
-        self.unreadable = 0
-        if path.exists():
-            self._load()
-        self._file = open(path, "ab")  # noqa: SIM115 - kept open for the job's lifetime
-        self._lock = threading.Lock()
-
-    def _load(self) -> None:
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):  # torn by a crash mid-write: drop the partial line
-            cut = data.rfind(b"\n") + 1
-            with open(self.path, "rb+") as f:
-                f.truncate(cut)
-                os.fsync(f.fileno())
-            data = data[:cut]
-        for line in data.splitlines():
-            try:
-                rec = json.loads(line)
-                self._note(rec)
-            except (ValueError, KeyError, TypeError):
-                self.unreadable += 1
-
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._note(record)
-
-    def _note(self, rec: dict[str, Any]) -> None:
-        self.latest[rec["output"]] = rec
-        if rec.get("status") == "ok":
-            self.latest_ok[rec["output"]] = rec
-
-    def close(self) -> None:
-        self._file.close()
-
-
-@dataclass
-class BatchSummary:
-    """What a run did. ``skipped`` = finished in an earlier run (verified); ``invalid`` = bad lines."""
-
-    lines: int = 0
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    invalid: int = 0
-    reused: int = 0
-    audio_s: float = 0.0
-    wall_s: float = 0.0
-    sentences: int = 0
-    energy: EnergySum = field(default_factory=EnergySum)  # the items' (idle and start-up stay with the nodes)
-    bad_lines: list[BadLine] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
-    enrolled: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def rtf(self) -> float:
-        return self.wall_s / self.audio_s if self.audio_s else 0.0
-
-    def per_1000_sentences(self) -> dict[str, float]:
-        n = max(1, self.sentences)
-        return {"kwh": self.energy.kwh / n * 1000, "gco2e": self.energy.gco2e / n * 1000}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"lines": self.lines, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
-                "invalid": self.invalid, "reused": self.reused, "audio_s": round(self.audio_s, 3),
-                "audio_h": round(self.audio_s / 3600, 4), "wall_s": round(self.wall_s, 3), "rtf": round(self.rtf, 4),
-                "sentences": self.sentences, "energy": {
-                    **self.energy.as_dict(),
-                    "per_1000_sentences": self.per_1000_sentences(), "scope": "items (idle and start-up in nodes)"},
-                "nodes": self.nodes, "enrolled": self.enrolled,
-                "bad_lines": [{"line": b.line, "error": b.error} for b in self.bad_lines], "failures": self.failures}
-
-    def text(self) -> list[str]:
-        """Human-readable summary lines."""
-        per = self.per_1000_sentences()
-        out = [f"items: {self.ok} ok, {self.failed} failed, {self.skipped} skipped (already done), "
-               f"{self.invalid} invalid lines" + (f"; {self.reused} identical requests reused" if self.reused else ""),
-               f"audio: {self.audio_s / 3600:.4f} h ({self.audio_s:.1f} s) in {self.wall_s:.1f} s wall, "
-               f"RTF {self.rtf:.3f} ({1 / self.rtf if self.rtf else 0:.1f}x real time)"]
-        if self.sentences:
-            e = self.energy
-            out.append(f"energy ({e.method or 'n/a'}): {e.joules:.1f} J = {e.kwh:.3g} kWh, "
-                       f"{e.gco2e:.3g} gCO2e; per 1000 sentences {per['kwh']:.3g} kWh, {per['gco2e']:.3g} gCO2e")
-        for n in self.nodes:
-            out.append(f"  node {n.get('node')} pid {n.get('pid')}: meter total {n.get('total_j', 0):.1f} J "
-                       f"(start-up {n.get('startup_j', 0):.1f} J, idle {n.get('idle_j', 0):.1f} J) {n.get('method')}")
-        out += [f"  invalid {b}" for b in self.bad_lines]
-        out += [f"  failed line {f['line']} {f['output']}: {f['error']}" for f in self.failures]
-        return out
 
 
 @contextmanager
@@ -273,15 +168,17 @@ ProgressFn = Callable[[str, dict[str, Any]], None]  # (event, data): "plan", "en
 
 
 def run_batch(renderer: Renderer, tasks: list[Task], out_dir: str | Path, *, bad_lines: list[BadLine] | None = None,
-              overwrite: bool = False, progress: ProgressFn | None = None) -> BatchSummary:
+              overwrite: bool = False, progress: ProgressFn | None = None, log: RequestLog | None = None) -> BatchSummary:
     """Render every task not already finished into ``out_dir``; returns the run's :class:`BatchSummary`.
 
     Safe to call again after any interruption: finished items are verified and skipped. Prompt clips
-    are enrolled with each task's ``enroll_steps`` (``TaskDefaults.enroll_steps`` when loading).
+    are enrolled with each task's ``enroll_steps`` (``TaskDefaults.enroll_steps`` when loading). Each
+    item that ends (rendered, copied or failed) is also ended through ``log`` (a
+    :class:`~greentts.serving.records.RequestLog`) as a request of route "batch", like an HTTP request.
     """
     out_dir = Path(out_dir)
     bad_lines = bad_lines or []
-    notify = progress or (lambda event, data: None)
+    notify = _logging(progress or (lambda event, data: None), log)
     summary = BatchSummary(lines=len(tasks) + len(bad_lines), invalid=len(bad_lines), bad_lines=list(bad_lines))
     with _locked(out_dir):
         manifest = Manifest(out_dir / MANIFEST_NAME)
@@ -301,6 +198,26 @@ def run_batch(renderer: Renderer, tasks: list[Task], out_dir: str | Path, *, bad
         summary.nodes = renderer.energy()
         _write_report(out_dir, summary)
     return summary
+
+
+def _logging(notify: ProgressFn, log: RequestLog | None) -> ProgressFn:
+    """``notify``, which also ends each finished item through ``log``: a :class:`Record` with the fields of
+    an HTTP request's (received = when its rendering started)."""
+    if log is None:
+        return notify
+
+    def both(event: str, data: dict[str, Any]) -> None:
+        if event == "item":
+            item = data["record"]
+            ok = item["status"] == "ok"
+            render_s = (item.get("timings") or {}).get("render_s") or 0.0
+            record = Record(new_id(), "batch", str(item.get("voice", "")), item["format"],
+                            status="complete" if ok else "error", received=time.perf_counter() - render_s,
+                            audio_s=float(item.get("duration_s", 0.0)), tier=item.get("tier", ""),
+                            backend=item.get("backend", ""), notes=[item["output"]] + ([item["error"]] if not ok else []))
+            log.done(record, item.get("energy") if ok else None, "batch")
+        notify(event, data)
+    return both
 
 
 def _fail(summary: BatchSummary, task: Task, error: str) -> None:

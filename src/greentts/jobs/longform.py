@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from ..energy.accounting import EnergySum
 from ..errors import EmptyTextError, InputError
 from ..serving.client import EngineClient
+from ..serving.records import Record, RequestLog, new_id
 from ..runtime import audio as audio_io
 from ..runtime.files import AtomicFile, write_atomic
 from ..settings import SynthesisSettings, validated
@@ -242,27 +243,20 @@ ProgressFn = Callable[[int, int, float], None]  # (characters done, characters t
 def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, settings: SynthesisSettings | None = None,
             *, format: str | None = None, subtype: str | None = None, chapter_pause_s: float = 2.0,
             subtitles: tuple[str, ...] = SUBTITLE_FORMATS, markers: tuple[str, ...] = MARKER_FORMATS,
-            title: str | None = None, progress: ProgressFn | None = None, **overrides: Any) -> Narration:
+            title: str | None = None, progress: ProgressFn | None = None, log: RequestLog | None = None,
+            **overrides: Any) -> Narration:
     """Narrate ``chapters`` into ``out`` (+ subtitles and chapter markers beside it), in constant memory.
 
-    ``settings`` (and ``overrides`` of its fields) are the synthesis settings of every chapter.
+    ``settings`` (and ``overrides`` of its fields) are the synthesis settings of every chapter. Each
+    chapter is also ended through ``log`` (a :class:`~greentts.serving.records.RequestLog`) as a request
+    of route "narrate", like an HTTP request.
     Nothing is left behind if it fails part-way: all files are written to temporary names and renamed
     only when the whole book is done.
     """
     out = Path(out)
     fmt = format or audio_io.format_for_path(out)
-    for kind in subtitles:
-        if kind not in SUBTITLE_FORMATS:
-            raise InputError(f"unknown subtitle format {kind!r}; choose from {', '.join(SUBTITLE_FORMATS)}")
-    for kind in markers:
-        if kind not in MARKER_FORMATS:
-            raise InputError(f"unknown chapter-marker format {kind!r}; choose from {', '.join(MARKER_FORMATS)}")
-    if not 0 <= chapter_pause_s <= 30:
-        raise InputError(f"chapter_pause_s must be between 0 and 30, got {chapter_pause_s}")
     s: SynthesisSettings = validated(SynthesisSettings, settings, **overrides)
-    if s.tier == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
-        raise InputError("the eco tier speaks English only and this book contains Chinese characters; "
-                         "use tier='standard'")
+    _check(chapters, s, subtitles, markers, chapter_pause_s)
     rate = s.sample_rate or audio_io.default_rate(fmt) or engine.native_rate(s.tier)
     s = s.model_copy(update={"sample_rate": rate})
     engine.phonemize("Hello.", voice=s.voice, lang=s.lang, speed=s.speed, tier=s.tier)  # unknown voice: fail now
@@ -279,7 +273,7 @@ def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, sett
     try:
         for i, chapter in enumerate(chapters):
             start = writer.frames / rate
-            _speak(engine, chapter, writer, cue_writers, rate, s, energy)
+            _speak(engine, chapter, writer, cue_writers, rate, s, energy, log)
             spans.append({"title": chapter.title or f"Part {i + 1}", "start_s": round(start, 3),
                           "end_s": round(writer.frames / rate, 3)})
             if i < len(chapters) - 1:
@@ -301,8 +295,25 @@ def narrate(engine: EngineClient, chapters: list[Chapter], out: str | Path, sett
                      time.perf_counter() - t0, energy.as_dict())
 
 
+def _check(chapters: list[Chapter], s: SynthesisSettings, subtitles: tuple[str, ...], markers: tuple[str, ...],
+           chapter_pause_s: float) -> None:
+    """Refuse a narration that cannot be made, before anything is written."""
+    for kind in subtitles:
+        if kind not in SUBTITLE_FORMATS:
+            raise InputError(f"unknown subtitle format {kind!r}; choose from {', '.join(SUBTITLE_FORMATS)}")
+    for kind in markers:
+        if kind not in MARKER_FORMATS:
+            raise InputError(f"unknown chapter-marker format {kind!r}; choose from {', '.join(MARKER_FORMATS)}")
+    if not 0 <= chapter_pause_s <= 30:
+        raise InputError(f"chapter_pause_s must be between 0 and 30, got {chapter_pause_s}")
+    if s.tier == "eco" and any(is_han(c) for ch in chapters for c in ch.spoken()):
+        raise InputError("the eco tier speaks English only and this book contains Chinese characters; "
+                         "use tier='standard'")
+
+
 def _speak(engine: EngineClient, chapter: Chapter, writer: audio_io.FileWriter, cues: list[CueWriter], rate: int,
-           settings: SynthesisSettings, energy: EnergySum) -> None:
+           settings: SynthesisSettings, energy: EnergySum, log: RequestLog | None = None) -> None:
+    received, start = time.perf_counter(), writer.frames
     try:
         stream = engine.stream(chapter.spoken(), settings, low_latency=False, priority="bulk")
     except EmptyTextError:
@@ -318,6 +329,11 @@ def _speak(engine: EngineClient, chapter: Chapter, writer: audio_io.FileWriter, 
             for w in cues:
                 w.add(begin / rate, max(begin, speech_end) / rate, seg.text, words=words)
     energy.add(stream.energy)
+    if log is not None:
+        record = Record(new_id(), "narrate", stream.voice.name, writer.format, status=stream.status, received=received,
+                        audio_s=(writer.frames - start) / rate, tier=stream.tier, backend=stream.backend.name,
+                        notes=[chapter.title or ""])
+        log.done(record, stream.energy.as_dict() if stream.energy is not None else None, "narrate")
 
 
 def _write_markers(out: Path, fmt: str, spans: list[dict[str, Any]], kinds: tuple[str, ...], title: str

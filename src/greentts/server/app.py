@@ -23,7 +23,8 @@ from .config import ServerConfig
 from .metrics import Metrics
 from .routes import router
 from .schemas import error_body
-from .serving import HTTPError, SpeechService, status_for
+from .errors import HTTPError, status_for
+from .serving import SpeechService
 
 __all__ = ["create_app"]
 

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from .schemas import error_body
-from .serving import HTTPError, namespace
+from .errors import HTTPError, namespace
 
 __all__ = ["caller_namespace", "authenticate", "AuthGuard", "OPEN_PATHS", "OPS_PATHS"]
 

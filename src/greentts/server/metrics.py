@@ -56,5 +56,10 @@ class Metrics:
             self.energy_j.labels(energy["method"], backend).inc(energy["joules"])
             self.gco2e.labels(backend).inc(energy["gco2e"])
 
+    def request_done(self, record: Any, route: str) -> None:
+        """:class:`~greentts.serving.records.RequestLog`'s sink: every finished request, any front end."""
+        self.speech_done(record.backend, record.audio_s, record.total_s or 0.0, record.energy)
+        self.latency.labels(route).observe(record.total_s or 0.0)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,7 +23,8 @@ from ..serving.client import EngineClient
 from .auth import caller_namespace
 from ..voices.store import check_voice_name, valid_voice_name
 from .schemas import MODELS, OPENAI_VOICES, DialogueRequest, SpeechRequest, TimestampsRequest, responses
-from .serving import HTTPError, Job, SpeechService, media_type, namespaced, status_for
+from .errors import HTTPError, namespaced, status_for
+from .serving import Job, SpeechService, media_type
 
 router = APIRouter()
 

@@ -5,14 +5,12 @@ the client goes away or the request times out, and keeps each finished request's
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import math
 import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,12 +18,14 @@ from typing import Any
 
 import anyio
 
-from ..errors import EngineClosed, FormatError, GreenTTSError, InputError, ModelError, Overloaded, VoiceError
+from ..errors import FormatError, GreenTTSError, VoiceError
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from ..serving.client import EngineClient
+from ..serving.records import Record, RequestLog, new_id
 from ..settings import TIER_BACKENDS, DialogueSettings, validated
 from ..voices.store import rename_blend
 from .config import ServerConfig
+from .errors import HTTPError, TooBusy, namespace, status_for
 from .metrics import Metrics
 from .schemas import MODELS, OPENAI_VOICES, PRESET_WORDS, SpeechRequest
 
@@ -38,20 +38,6 @@ COST_EWMA = 0.2  # weight of each new first-audio measurement in the admission e
 _SSML_VOICE_RE = re.compile(r"(<(?:\w+:)?voice\b[^>]*?\bname\s*=\s*)([\"'])(.*?)\2")
 
 
-class HTTPError(Exception):
-    """An error with its HTTP status and OpenAI error fields."""
-
-    def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-        self.headers = headers or {}
-
-
-class TooBusy(HTTPError):
-    pass
-
-
 @dataclass
 class Ticket:
     """One admitted request's place in the admission queue."""
@@ -59,62 +45,6 @@ class Ticket:
     ahead: int  # admitted requests still waiting for their first audio when this one was admitted
     admitted: float = field(default_factory=time.perf_counter)
     waiting: bool = True  # until its first audio (or its end)
-
-
-def status_for(exc: GreenTTSError) -> tuple[int, str]:
-    """HTTP status and OpenAI error type for a greentts error."""
-    if isinstance(exc, Overloaded):
-        return 429, "rate_limit_error"
-    if isinstance(exc, EngineClosed):
-        return 503, "server_error"
-    if isinstance(exc, (InputError, VoiceError)):
-        return 400, "invalid_request_error"
-    if isinstance(exc, ModelError):
-        return 500, "server_error"
-    return 500, "server_error"
-
-
-def namespace(key: str | None) -> str:
-    """Enrolled voices of an API key live under ``k<8 hex>_``; without auth there is no namespace."""
-    return "" if not key else "k" + hashlib.sha256(key.encode()).hexdigest()[:8] + "_"
-
-
-def namespaced(name: str) -> bool:
-    """Does ``name`` carry some API key's :func:`namespace` prefix?"""
-    return _NAMESPACE.match(name) is not None
-
-
-_NAMESPACE = re.compile(r"k[0-9a-f]{8}_")
-
-
-@dataclass
-class Record:
-    """One speech request, kept after it ends so its energy can be fetched."""
-
-    id: str
-    model: str
-    voice: str
-    format: str
-    owner: str = ""  # the API key's namespace: other keys are told there is no such record
-    status: str = "running"
-    received: float = field(default_factory=time.perf_counter)
-    first_audio_s: float | None = None
-    total_s: float | None = None
-    audio_s: float = 0.0
-    tier: str = ""
-    backend: str = ""
-    energy: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-    ticket: Ticket | None = field(default=None, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        rtf = (self.total_s / self.audio_s) if self.total_s and self.audio_s else None
-        return {"id": self.id, "status": self.status, "model": self.model, "voice": self.voice,
-                "format": self.format, "tier": self.tier, "backend": self.backend,
-                "first_audio_s": None if self.first_audio_s is None else round(self.first_audio_s, 4),
-                "total_s": None if self.total_s is None else round(self.total_s, 4),
-                "audio_s": round(self.audio_s, 4), "rtf": None if rtf is None else round(rtf, 4),
-                "energy": self.energy, "notes": self.notes}
 
 
 @dataclass
@@ -144,12 +74,8 @@ class SpeechService:
         self._active = 0
         self._waiting = 0  # admitted speech requests without first audio yet
         self._cost_s = config.first_audio_cost_s  # measured: seconds of first-audio wait per request ahead
-        self.records: OrderedDict[str, Record] = OrderedDict()
+        self.log = RequestLog(config.keep_reports, [metrics])
         self.jobs: dict[str, Job] = {}
-        self.served = 0
-        self.audio_s = 0.0
-        self.joules = 0.0
-        self.gco2e = 0.0
 
     # -- admission -------------------------------------------------------------------------------
 
@@ -266,7 +192,7 @@ class SpeechService:
         Every segment is planned here (``plan_ahead``), so that no error in the text can surface after
         the response has started."""
         settings, notes = self.settings(req, ns)
-        record = Record(uuid.uuid4().hex[:16], req.model, settings["voice"], req.response_format, owner=ns,
+        record = Record(new_id(), req.model, settings["voice"], req.response_format, owner=ns,
                         notes=notes)
         record.ticket = ticket
         try:
@@ -369,7 +295,7 @@ class SpeechService:
 
     def record(self, record_id: str, ns: str) -> Record | None:
         """A finished request's record, if it is the caller's."""
-        record = self.records.get(record_id)
+        record = self.log.get(record_id)
         return record if record is not None and record.owner == ns else None
 
     def job(self, job_id: str, ns: str) -> Job | None:
@@ -381,21 +307,13 @@ class SpeechService:
         self.done(record, stream.energy.as_dict() if stream.energy is not None else None, "/v1/audio/speech")
 
     def done(self, record: Record, energy: dict[str, Any] | None, route: str) -> None:
-        """A request has ended (speech, dialogue): the one place that fixes its record, counts it in the
-        metrics and the service's totals, and keeps it for ``GET /v1/requests/{id}``."""
-        record.total_s = time.perf_counter() - record.received
-        record.energy = energy
-        self.metrics.speech_done(record.backend, record.audio_s, record.total_s, energy)
-        self.metrics.latency.labels(route).observe(record.total_s)
-        with self._lock:
-            self.served += 1
-            self.audio_s += record.audio_s
-            if energy is not None:
-                self.joules += energy["joules"]
-                self.gco2e += energy["gco2e"]
-            self.records[record.id] = record
-            while len(self.records) > self.config.keep_reports:
-                self.records.popitem(last=False)
+        """A request has ended (speech, dialogue): recorded, counted in the metrics and the totals, kept for
+        ``GET /v1/requests/{id}`` (:meth:`RequestLog.done`, the path batch items and chapters take too)."""
+        self.log.done(record, energy, route)
+
+    @property
+    def records(self) -> OrderedDict[str, Record]:
+        return self.log.records
 
     def dialogue(self, req: Any, ns: str) -> tuple[bytes, dict[str, Any], Record]:
         """Render a dialogue request whole (runs in a worker thread): the encoded mix, its report and its
@@ -421,7 +339,7 @@ class SpeechService:
             raise HTTPError(status, str(exc), kind, param="script") from None
         data = encode(audio, rate, req.response_format)
         energy = dialogue.energy.as_dict()
-        record = Record(uuid.uuid4().hex[:16], "dialogue", ",".join(sorted(set(dialogue.voices.values()))),
+        record = Record(new_id(), "dialogue", ",".join(sorted(set(dialogue.voices.values()))),
                         req.response_format, owner=ns, status="complete", received=received,
                         audio_s=len(audio) / rate, tier=req.tier, backend=TIER_BACKENDS[req.tier])
         self.done(record, energy, "/v1/dialogue")
@@ -444,10 +362,7 @@ class SpeechService:
 
     def totals(self) -> dict[str, Any]:
         t = self.engine.energy()
-        with self._lock:
-            served = {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
-                      "request_gco2e": self.gco2e}
-        return {**served, "in_flight": self._active, "admission": self.admission(), **self.engine.stats(),
+        return {**self.log.totals(), "in_flight": self._active, "admission": self.admission(), **self.engine.stats(),
                 "engine_energy": {"total_j": t.total_j, "idle_j": t.idle_j, "attributed_j": t.attributed_j,
                                   "startup_j": t.startup_j, "method": t.method}}
 

@@ -1,0 +1,99 @@
+"""Request records: one :class:`Record` per finished request, whatever the front end, and one
+:class:`RequestLog` that every front end ends its requests through.
+
+An HTTP speech or dialogue request, a batch item and a narrated chapter all end in
+:meth:`RequestLog.done`: it fixes the record's wall time and energy (an
+:class:`~greentts.energy.accounting.EnergySum`'s or a report's ``as_dict()``), adds it to the totals,
+keeps the latest ``keep`` records for lookup, and tells every sink (the server's Prometheus metrics).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Record", "RequestLog", "RequestSink", "new_id"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass
+class Record:
+    """One request, kept after it ends so its energy can be fetched."""
+
+    id: str
+    model: str  # what was asked for: an HTTP model name, "dialogue", "batch", "narrate"
+    voice: str
+    format: str
+    owner: str = ""  # the API key's namespace: other keys are told there is no such record
+    status: str = "running"
+    received: float = field(default_factory=time.perf_counter)
+    first_audio_s: float | None = None
+    total_s: float | None = None
+    audio_s: float = 0.0
+    tier: str = ""
+    backend: str = ""
+    energy: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    ticket: Any = field(default=None, repr=False)  # the server's admission ticket, while it runs
+
+    def as_dict(self) -> dict[str, Any]:
+        rtf = (self.total_s / self.audio_s) if self.total_s and self.audio_s else None
+        return {"id": self.id, "status": self.status, "model": self.model, "voice": self.voice,
+                "format": self.format, "tier": self.tier, "backend": self.backend,
+                "first_audio_s": None if self.first_audio_s is None else round(self.first_audio_s, 4),
+                "total_s": None if self.total_s is None else round(self.total_s, 4),
+                "audio_s": round(self.audio_s, 4), "rtf": None if rtf is None else round(rtf, 4),
+                "energy": self.energy, "notes": self.notes}
+
+
+class RequestSink(Protocol):
+    """Told of every finished request (the server's metrics are one)."""
+
+    def request_done(self, record: Record, route: str) -> None: ...
+
+
+class RequestLog:
+    """The totals and the latest ``keep`` records of every request that ended through :meth:`done`."""
+
+    def __init__(self, keep: int = 1000, sinks: Iterable[RequestSink] = ()) -> None:
+        self.keep = keep
+        self.sinks = list(sinks)
+        self._lock = threading.Lock()
+        self.records: OrderedDict[str, Record] = OrderedDict()
+        self.served = 0
+        self.audio_s = 0.0
+        self.joules = 0.0
+        self.gco2e = 0.0
+
+    def done(self, record: Record, energy: dict[str, Any] | None, route: str) -> Record:
+        """``record`` has ended: the one place that fixes its wall time and energy, counts it and keeps it."""
+        record.total_s = time.perf_counter() - record.received
+        record.energy = energy
+        for sink in self.sinks:
+            sink.request_done(record, route)
+        with self._lock:
+            self.served += 1
+            self.audio_s += record.audio_s
+            if energy is not None:
+                self.joules += energy["joules"]
+                self.gco2e += energy["gco2e"]
+            self.records[record.id] = record
+            while len(self.records) > self.keep:
+                self.records.popitem(last=False)
+        return record
+
+    def get(self, record_id: str) -> Record | None:
+        return self.records.get(record_id)
+
+    def totals(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
+                    "request_gco2e": self.gco2e}
