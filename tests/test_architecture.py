@@ -154,3 +154,23 @@ def test_front_ends_type_their_engine_as_the_client_protocol():
                 if ast.unparse(node.annotation) not in ("EngineClient", "EngineClient | None"):
                     loose.append(f"{name}:{node.lineno} engine: {ast.unparse(node.annotation)}")
     assert loose == []
+
+
+def test_files_and_functions_stay_small():
+    """A newcomer reads a module in one sitting: no file over 400 lines (engine.py: 350), no function over 60."""
+    big = [f"{name}: {n} lines" for name, path in MODULES.items()
+           if (n := len(path.read_text(encoding="utf-8").splitlines())) > (350 if name == "greentts.engine" else 400)]
+    long = [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for name, path in MODULES.items()
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
+    assert big == [] and long == []
+
+
+def test_files_are_replaced_atomically_by_one_helper():
+    """Temporary file + fsync + rename lives in greentts.runtime.files only; every writer uses it."""
+    found = [f"{name}:{node.lineno} {ast.unparse(node)}" for name, path in MODULES.items()
+             if name != "greentts.runtime.files"
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Attribute) and node.attr in ("mkstemp", "replace", "rename")
+             and isinstance(node.value, ast.Name) and node.value.id in ("os", "tempfile")]
+    assert found == []
