@@ -88,7 +88,7 @@ class SynthesisSettings(_Strict):
 class DialogueSettings(_Strict):
     """Per dialogue: turn-taking gaps (seconds, before ``gap_scale``), loudness, output rate and tier of the mix.
 
-    The gap rules are in :meth:`greentts.jobs.dialogue.DialogueStream.gap_after`.
+    The gap rules are in :func:`greentts.jobs.dialogue.gap_after`.
     """
 
     gap_change_s: float = Field(0.45, ge=0.0, le=10.0, description="another speaker answers")
