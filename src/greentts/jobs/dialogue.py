@@ -29,7 +29,7 @@ from ..errors import GreenTTSError, InputError, VoiceError
 from ..serving.client import EngineClient
 from ..runtime import audio as audio_io
 from ..runtime.files import write_atomic
-from ..settings import DialogueSettings
+from ..settings import DialogueSettings, SynthesisSettings, validated
 from ..text.normalize import language_of
 from .script import Script, Turn
 
@@ -137,15 +137,21 @@ class DialogueStream:
         self.sample_rate = self.settings.sample_rate or engine.native_rate(self.settings.tier)
         self._checked: set[int] = set()
 
-    def _settings(self, turn: Turn) -> dict[str, Any]:
+    def _settings(self, turn: Turn) -> SynthesisSettings:
+        """The turn's synthesis settings (its own, else its speaker's, else the dialogue's), validated once."""
         sp = self.script.speakers[turn.speaker]
         style = turn.style or sp.style
-        return {"voice": self.voices[turn.speaker], "lang": turn.lang or sp.lang or "auto",
-                "speed": turn.speed or sp.speed or 1.0, "prosody": None if style in (None, "neutral") else style,
-                "loudness_lufs": self.settings.loudness_lufs, "sample_rate": self.sample_rate, "tier": self.settings.tier}
+        try:
+            return validated(SynthesisSettings, None, keep_none=True, voice=self.voices[turn.speaker],
+                             lang=turn.lang or sp.lang or "auto", speed=turn.speed or sp.speed or 1.0,
+                             prosody=None if style in (None, "neutral") else style,
+                             loudness_lufs=self.settings.loudness_lufs, sample_rate=self.sample_rate,
+                             tier=self.settings.tier)
+        except GreenTTSError as exc:
+            raise type(exc)(f"{self.script.source}:{turn.line}: {exc}") from None
 
     def _render(self, turn: Turn, following: Turn | None) -> TurnAudio:
-        kw = self._settings(turn)
+        settings = self._settings(turn)
         rate = self.sample_rate
         parts: list[np.ndarray] = []
         segments: list[tuple[float, float, str]] = []
@@ -158,7 +164,7 @@ class DialogueStream:
                 pos += len(parts[-1])
                 continue
             try:
-                stream = self.engine.stream(piece.text, low_latency=False, priority="bulk", **kw)
+                stream = self.engine.stream(piece.text, settings, low_latency=False, priority="bulk")
             except GreenTTSError as exc:
                 raise type(exc)(f"{self.script.source}:{turn.line}: {exc}") from None
             with stream:
@@ -172,7 +178,7 @@ class DialogueStream:
             energy.add(stream.energy)
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         _fade(audio, rate)
-        return TurnAudio(turn, kw["voice"], audio.astype(np.float32, copy=False), rate, segments,
+        return TurnAudio(turn, settings.voice or "", audio.astype(np.float32, copy=False), rate, segments,
                          gap_after(self.settings, turn, following), energy.as_dict(), words)
 
     def __iter__(self) -> Iterator[TurnAudio]:

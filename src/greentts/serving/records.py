@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..energy.accounting import EnergySum
+
 __all__ = ["Record", "RequestLog", "RequestSink", "new_id"]
 
 
@@ -70,8 +72,7 @@ class RequestLog:
         self.records: OrderedDict[str, Record] = OrderedDict()
         self.served = 0
         self.audio_s = 0.0
-        self.joules = 0.0
-        self.gco2e = 0.0
+        self.energy = EnergySum()  # the same sum as a dialogue's turns, a batch's items, a book's chapters
 
     def done(self, record: Record, energy: dict[str, Any] | None, route: str) -> Record:
         """``record`` has ended: the one place that fixes its wall time and energy, counts it and keeps it."""
@@ -82,9 +83,7 @@ class RequestLog:
         with self._lock:
             self.served += 1
             self.audio_s += record.audio_s
-            if energy is not None:
-                self.joules += energy["joules"]
-                self.gco2e += energy["gco2e"]
+            self.energy.add(energy)
             self.records[record.id] = record
             while len(self.records) > self.keep:
                 self.records.popitem(last=False)
@@ -95,5 +94,5 @@ class RequestLog:
 
     def totals(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.joules,
-                    "request_gco2e": self.gco2e}
+            return {"requests": self.served, "audio_s": round(self.audio_s, 3), "request_joules": self.energy.joules,
+                    "request_gco2e": self.energy.gco2e}
