@@ -46,20 +46,17 @@ class Metrics:
         Gauge("greentts_energy_total_joules", "all energy since start (idle + attributed + in flight)",
               registry=r).set_function(lambda: engine.energy().total_j)
 
-    def speech_done(self, backend: str, audio_s: float, wall_s: float, energy: dict[str, Any] | None) -> None:
-        """A request ended: its audio, real-time factor and energy (a report's ``as_dict()`` or an
-        :class:`~greentts.energy.accounting.EnergySum`'s)."""
-        self.audio_s.labels(backend).inc(audio_s)
-        if audio_s > 0:
-            self.rtf.observe(wall_s / audio_s)
-        if energy is not None:
-            self.energy_j.labels(energy["method"], backend).inc(energy["joules"])
-            self.gco2e.labels(backend).inc(energy["gco2e"])
-
     def request_done(self, record: Any, route: str) -> None:
-        """:class:`~greentts.serving.records.RequestLog`'s sink: every finished request, any front end."""
-        self.speech_done(record.backend, record.audio_s, record.total_s or 0.0, record.energy)
-        self.latency.labels(route).observe(record.total_s or 0.0)
+        """:class:`~greentts.serving.records.RequestLog`'s sink: every finished request, any front end (its
+        route's latency, audio, real-time factor and energy)."""
+        wall_s = record.total_s or 0.0
+        self.latency.labels(route).observe(wall_s)
+        self.audio_s.labels(record.backend).inc(record.audio_s)
+        if record.audio_s > 0:
+            self.rtf.observe(wall_s / record.audio_s)
+        if record.energy is not None:
+            self.energy_j.labels(record.energy["method"], record.backend).inc(record.energy["joules"])
+            self.gco2e.labels(record.backend).inc(record.energy["gco2e"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
