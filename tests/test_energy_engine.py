@@ -63,7 +63,9 @@ def test_conservation_under_concurrent_requests(engine):
 
 
 def test_twice_the_work_about_twice_the_joules(engine):
-    text = "The committee will publish its findings on the fourth of June, after the hearings close."
+    # two sentences, so both requests run the same way (segments on the workers); a one-segment request
+    # takes the all-cores fast lane, which costs ~8 % more CPU time (bench/whole_request.py)
+    text = "The committee will publish its findings on the fourth of June. The hearings close a week before."
     # CPU time on a shared 2-vCPU CI machine varies run to run (CI once saw 2.69), so: best of three
     # each, and a band that still rejects "no proportionality" (1x) and double counting (4x).
     one = min((engine.synthesize(text) for _ in range(3)), key=lambda r: r.energy.joules)

@@ -96,8 +96,10 @@ class EngineCore:
             "hibari": HibariBackend(),
         }
         self.workers = self.config.workers or os.cpu_count() or 1
-        # A stream's first segment, when the engine is idle, runs alone on a session using every core.
+        # The fast lane: when the engine is idle, a stream's first segment (or a whole request's only one)
+        # runs alone on a session using every core.
         self.latency_threads = self.workers * self.config.threads_per_worker
+        self.fast_lane = self.config.fast_lane and self.latency_threads > 1
         self.carbon = CarbonFactors.resolve(self.config.country, self.config.grid_gco2_per_kwh, self.config.pue)
         self.ledger = Ledger(self.config.ledger) if self.config.ledger else None
         self.accountant = EnergyAccountant(self._meter(), self.carbon)
@@ -141,7 +143,7 @@ class EngineCore:
                 self.backends[backend].load()
                 self._scheduler.run_on_each_worker(
                     lambda w, b=backend, v=voice: w.session(b).synthesize(probe, v, 1.0, 0))
-                if self.latency_threads > 1 and self.wait_idle():  # the fast lane's session (first segments)
+                if self.fast_lane and self.wait_idle():  # the fast lane's session (first segments)
                     fut = self._scheduler.try_submit_exclusive(
                         lambda w, b=backend, v=voice: w.session(b, self.latency_threads).synthesize(probe, v, 1.0, 0))
                     if fut is not None:
@@ -304,7 +306,8 @@ class EngineCore:
     def _submit(self, seg: Segment, voice: Voice, backend: str, s: SynthesisSettings, tally: EnergyTally,
                 fast_lane: bool = False, priority: int = 0,
                 speed: float | None = None) -> Future[SegmentOutput]:
-        """Queue one segment. ``fast_lane``: if the engine is idle, run it alone on all cores (first audio).
+        """Queue one segment. ``fast_lane``: if the engine is idle (and the config allows), run it alone
+        on all cores: a low-latency stream's first segment, or a whole request's only one.
 
         The segment is one unit of energy accounting, charged to ``tally`` (its request).
         """
@@ -322,7 +325,7 @@ class EngineCore:
                 unit.assign((tally, len(audio) / rate))
                 return audio, time.perf_counter() - t, durations
 
-        if fast_lane and self.latency_threads > 1:
+        if fast_lane and self.fast_lane:
             fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))
             if fut is not None:
                 return fut

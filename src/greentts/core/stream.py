@@ -171,10 +171,13 @@ class SynthesisStream:
             seg = self._next_segment(segments)
             while seg is not None or window:
                 while seg is not None and len(window) < rt.lookahead:
-                    fast = self.low_latency and seg.index == 0
+                    following = None if self.low_latency else self._next_segment(segments)
+                    # the fast lane (every core, if the engine is idle) takes a low-latency stream's first
+                    # segment, and the only segment of a whole-text request: nothing else could use the cores
+                    fast = seg.index == 0 and (self.low_latency or following is None)
                     window.append((seg, rt.submit(seg, rt.voice_of(seg, self.voice), self.backend.name, s,
                                                   self._tally, fast, self.priority, _model_speed(seg, s.speed))))
-                    seg = self._next_segment(segments)
+                    seg = self._next_segment(segments) if self.low_latency else following
                 current, fut = window.popleft()
                 speech, synth_s, durations = fut.result()
                 last = seg is None and not window
