@@ -27,9 +27,9 @@ from greentts.clone.evaluate import REFERENCE_TEXT, Judge, reference_clip  # noq
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
-# name -> (held-out voice, language, tape-speed factor, transcript given?)
+# name -> (held-out voice, language, tape-speed factor, transcript given?). English is judged on the altered
+# clip here and on a real actor below (REAL); an unaltered English case (am_eric) was dropped as redundant.
 CASES = {
-    "eric": ("am_eric", "en", 1.0, True),
     "xiaoyi": ("zf_xiaoyi", "zh", 1.0, False),  # no transcript: Whisper provides it
     "lily_fast": ("bf_lily", "en", 1.12, True),
 }
@@ -140,30 +140,31 @@ def test_metadata_records_what_enrollment_did(enrolled):
 
 def test_enrolled_voice_speaks_english_and_chinese_and_blends(clone_engine, enrolled):
     for text, lang in (("Good morning, this is a cloned voice.", "en"), ("早上好，这是克隆的声音。", "zh")):
-        r = clone_engine.synthesize(text, voice="eric", lang=lang)
-        assert r.duration_s > 1.0 and r.voice == "eric" and np.abs(r.audio).max() > 0.05
-    mix = clone_engine.synthesize("A blend of two voices.", voice="af_heart:0.6,eric:0.4")
-    assert mix.voice == "af_heart:0.6,eric:0.4" and mix.duration_s > 0.5
-    assert any(v["name"] == "eric" and v["enrolled"] for v in clone_engine.list_voices())
+        r = clone_engine.synthesize(text, voice="lily_fast", lang=lang)
+        assert r.duration_s > 1.0 and r.voice == "lily_fast" and np.abs(r.audio).max() > 0.05
+    mix = clone_engine.synthesize("A blend of two voices.", voice="af_heart:0.6,lily_fast:0.4")
+    assert mix.voice == "af_heart:0.6,lily_fast:0.4" and mix.duration_s > 0.5
+    assert any(v["name"] == "lily_fast" and v["enrolled"] for v in clone_engine.list_voices())
 
 
 def test_same_clip_is_a_cache_hit(clone_engine, enrolled, clips, held_out):
     t = time.perf_counter()
-    again = clone_engine.enroll(clips["eric"], "eric", text=REFERENCE_TEXT["en"], sample_rate=24000,
+    again = clone_engine.enroll(clips["lily_fast"], "lily_fast", text=REFERENCE_TEXT["en"], sample_rate=24000,
                                 exclude_voices=held_out)
-    assert again.cached and again.meta["created"] == enrolled["eric"]["meta"]["created"]
-    copy = clone_engine.enroll(clips["eric"], "eric-copy", text=REFERENCE_TEXT["en"], sample_rate=24000,
+    assert again.cached and again.meta["created"] == enrolled["lily_fast"]["meta"]["created"]
+    copy = clone_engine.enroll(clips["lily_fast"], "lily-copy", text=REFERENCE_TEXT["en"], sample_rate=24000,
                                exclude_voices=held_out)
-    assert copy.cached and copy.meta["copied_from"] == "eric"
+    assert copy.cached and copy.meta["copied_from"] == "lily_fast"
     assert time.perf_counter() - t < 5  # no optimisation ran (a loose bound: both are file reads)
-    np.testing.assert_array_equal(clone_engine.voices.get("eric-copy").table, clone_engine.voices.get("eric").table)
+    np.testing.assert_array_equal(clone_engine.voices.get("lily-copy").table,
+                                  clone_engine.voices.get("lily_fast").table)
 
 
 def test_background_enrollment_serves_the_preview_first(clone_engine, clips):
-    job = clone_engine.enroll(clips["eric"][: 24000 * 6], "eric-bg", lang="en", sample_rate=24000, steps=4,
+    job = clone_engine.enroll(clips["lily_fast"][: 24000 * 6], "lily-bg", lang="en", sample_rate=24000, steps=4,
                               background=True)
     assert job.status in ("preview", "done")
-    r = clone_engine.synthesize("Usable while it is refined.", voice="eric-bg")  # preview (or final) table
+    r = clone_engine.synthesize("Usable while it is refined.", voice="lily-bg")  # preview (or final) table
     assert r.duration_s > 0.5
     meta = job.wait(300)
     assert meta["status"] == "done" and meta["steps_run"] == 4 and job.done()
@@ -171,27 +172,27 @@ def test_background_enrollment_serves_the_preview_first(clone_engine, clips):
 
 def test_enrollment_errors(clone_engine, clips, tmp_path):
     with pytest.raises(VoiceError, match="stock voice"):
-        clone_engine.enroll(clips["eric"], "af_heart", sample_rate=24000)
+        clone_engine.enroll(clips["lily_fast"], "af_heart", sample_rate=24000)
     with pytest.raises(VoiceError, match="not allowed"):
-        clone_engine.enroll(clips["eric"], "Bad Name!", sample_rate=24000)
+        clone_engine.enroll(clips["lily_fast"], "Bad Name!", sample_rate=24000)
     with pytest.raises(InputError, match="at least 3 s"):
-        clone_engine.enroll(clips["eric"][:24000], "short", sample_rate=24000)
+        clone_engine.enroll(clips["lily_fast"][:24000], "short", sample_rate=24000)
     with pytest.raises(InputError, match="silent|silence"):
         clone_engine.enroll(np.zeros(24000 * 5, np.float32), "quiet", sample_rate=24000)
     with pytest.raises(InputError, match="missing.wav"):
         clone_engine.enroll(tmp_path / "missing.wav", "missing")
     with pytest.raises(VoiceError, match="exists"):  # another clip under a taken name: nothing is lost
-        clone_engine.enroll(clips["xiaoyi"], "eric", sample_rate=24000)
-    assert clone_engine.voices.enrolled_meta("eric")["clip_sha256"] != ""
+        clone_engine.enroll(clips["xiaoyi"], "lily_fast", sample_rate=24000)
+    assert clone_engine.voices.enrolled_meta("lily_fast")["clip_sha256"] != ""
     with pytest.raises(VoiceError, match="unknown stock voices"):
-        clone_engine.enroll(clips["eric"], "x", sample_rate=24000, exclude_voices=("nobody",))
+        clone_engine.enroll(clips["lily_fast"], "x", sample_rate=24000, exclude_voices=("nobody",))
 
 
 def test_cli_enroll_shows_progress_and_result(clone_engine, clips, tmp_path):
     import soundfile as sf
 
     path = tmp_path / "ref.wav"
-    sf.write(path, clips["eric"][: 24000 * 8], 24000)
+    sf.write(path, clips["lily_fast"][: 24000 * 8], 24000)
     voices = tmp_path / "voices"
     res = CliRunner().invoke(app, ["enroll", str(path), "--name", "cli-voice", "--lang", "en", "--steps", "2",
                                    "--voices-dir", str(voices)],
@@ -268,8 +269,8 @@ def test_synthesis_with_enrolled_voices_and_presets_never_imports_torch(clone_en
         "from greentts import Engine\n"
         f"with Engine(cache_dir={str(clone_engine.config.cache_dir)!r}, voices_dir={str(clone_engine.voices.enrolled_dir)!r},"
         " idle_probe_s=0.05) as e:\n"
-        "    r = e.synthesize('Torch free.', voice='eric', prosody='calm')\n"
-        "    m = e.synthesize('Mixed.', voice='af_heart:0.5,eric:0.5', prosody_from='am_michael')\n"
+        "    r = e.synthesize('Torch free.', voice='lily_fast', prosody='calm')\n"
+        "    m = e.synthesize('Mixed.', voice='af_heart:0.5,lily_fast:0.5', prosody_from='am_michael')\n"
         "assert r.duration_s > 0.3 and m.duration_s > 0.3\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
