@@ -1,4 +1,4 @@
-"""Commands that serve or report: serve (the HTTP server), energy report (the ledger)."""
+"""Commands that serve or report: serve (the HTTP server), wyoming (Home Assistant), energy report (the ledger)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..errors import GreenTTSError
 from .app import app, energy_app
 from .options import LEDGER_ENV, EnergyOptions, fail, with_energy
 
-__all__ = ["serve", "energy_report"]
+__all__ = ["serve", "wyoming", "energy_report"]
 
 
 @app.command()
@@ -83,3 +83,58 @@ def energy_report(
     typer.echo(f"engine sessions: {ses['count']}, {ses['wall_s']:.1f} s; meter total {ses['total_j']:.4g} J = "
                f"requests {summary['requests_j']:.4g} J + start-up {ses['startup_j']:.4g} J + idle "
                f"{ses['idle_j']:.4g} J + unrecorded {other:.2g} J (idle is kept out of requests)")
+
+
+@app.command()
+@with_energy
+def wyoming(
+    uri: str = typer.Option("tcp://0.0.0.0:10200", "--uri", help="where to listen: tcp://HOST:PORT or unix://PATH "
+                                                                 "(Home Assistant's default port is 10200)"),
+    http_port: Optional[int] = typer.Option(None, "--http-port", help="also serve the HTTP API (/metrics, "
+                                            "/v1/requests/{id}, OpenAI speech) on this port, same engine"),
+    host: Optional[str] = typer.Option(None, "--host", help="bind address of --http-port (default 127.0.0.1)"),
+    tier: str = typer.Option("standard", "--tier", help="standard (Kokoro), eco (hibari) or auto"),
+    rate: Optional[int] = typer.Option(None, "--rate", help="output sample rate in Hz, 8000-48000 (default: "
+                                                            "the tier's own, 24000)"),
+    speed: float = typer.Option(1.0, "--speed", help="speaking rate, 0.5-2.0"),
+    samples_per_chunk: int = typer.Option(1024, "--samples-per-chunk", help="audio samples per audio-chunk event"),
+    zeroconf: Optional[str] = typer.Option(None, "--zeroconf", help="announce over mDNS for Home Assistant's "
+                                           "discovery under this name ('' = the MAC address)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
+    energy: EnergyOptions = EnergyOptions(),
+) -> None:
+    """Serve the Wyoming protocol (Home Assistant): describe, synthesize, streamed synthesis."""
+    import asyncio
+    import logging
+
+    try:
+        from ..protocols.wyoming import WyomingOptions, run
+        from ..server.config import load_config
+    except ImportError as exc:
+        fail(GreenTTSError(f"the Wyoming server needs the 'wyoming' extra: pip install 'greentts[wyoming]' "
+                           f"({exc.name} is missing)"))
+    if tier not in ("standard", "eco", "auto"):
+        raise typer.BadParameter(f"--tier {tier!r}: use standard, eco or auto")
+    if rate is not None and not 8000 <= rate <= 48000:
+        raise typer.BadParameter(f"--rate {rate}: use 8000-48000 Hz")
+    if not 0.5 <= speed <= 2.0:
+        raise typer.BadParameter(f"--speed {speed}: use 0.5-2.0")
+    if samples_per_chunk < 64:
+        raise typer.BadParameter(f"--samples-per-chunk {samples_per_chunk}: use 64 or more")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        engine = energy.config()
+        if workers:
+            engine["workers"] = workers
+        cfg = load_config(config, host=host, port=http_port, engine=engine)
+        options = WyomingOptions(tier=tier, sample_rate=rate, speed=speed, samples_per_chunk=samples_per_chunk)
+        typer.echo(f"greentts wyoming on {uri}" + (f", HTTP on http://{cfg.host}:{cfg.port}" if http_port else "")
+                   + " (loading the models; requests wait for them)")
+        asyncio.run(run(cfg, uri, options, http=http_port is not None, zeroconf=zeroconf))
+    except GreenTTSError as exc:
+        fail(exc)
+    except (ValueError, OSError) as exc:  # a bad --uri; a port in use
+        fail(GreenTTSError(f"cannot serve on {uri}: {exc}"))
+    except KeyboardInterrupt:
+        pass

@@ -27,7 +27,7 @@ from typing import Any
 from .carbon import CarbonFactors
 from .meter import EnergyMeter, Reading
 
-__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "EnergyTally", "EnergyTotals", "Unit"]
+__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "combine_reports", "EnergyTally", "EnergyTotals", "Unit"]
 
 _log = logging.getLogger("greentts.energy")
 
@@ -144,6 +144,28 @@ class EnergySum:
 
     def as_dict(self) -> dict[str, Any]:
         return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": self.method}
+
+
+
+def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Several :class:`EnergyReport` dicts of one request (a Wyoming reply spoken sentence by sentence)
+    as one dict of the same shape: joules, kWh, gCO2e, audio and each device summed; the method by
+    :class:`EnergySum`'s rule; the grid, PUE and meter of the first. None when there are none."""
+    if not reports:
+        return None
+    if len(reports) == 1:
+        return dict(reports[0])
+    total = EnergySum()
+    devices: dict[str, dict[str, Any]] = {}
+    for r in reports:
+        total.add(r)
+        for name, dev in (r.get("devices") or {}).items():
+            d = devices.setdefault(name, {**dev, "joules": 0.0})
+            d["joules"] += float(dev.get("joules", 0.0))
+    audio_s = sum(float(r.get("audio_s", 0.0)) for r in reports)
+    out = {**reports[0], **total.as_dict(), "devices": devices, "audio_s": audio_s}
+    out["joules_per_audio_s"] = out["joules"] / audio_s if audio_s else 0.0
+    return out
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .schemas import error_body
 from .errors import HTTPError, status_for
 from .serving import SpeechService
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "load_models"]
 
 log = logging.getLogger("greentts.server")
 MIB = 1024 * 1024
@@ -42,7 +42,7 @@ def create_app(config: ServerConfig | None = None, engine: EngineClient | None =
     async def lifespan(app: FastAPI) -> Any:
         # streamed responses wait on segments in worker threads: allow one per admitted request
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(40, config.max_requests + 8)
-        threading.Thread(target=_load, args=(app,), name="greentts-load", daemon=True).start()
+        threading.Thread(target=load_models, args=(app,), name="greentts-load", daemon=True).start()
         try:
             yield
         finally:
@@ -125,7 +125,8 @@ class _CountRequests:
             self.metrics.requests.labels(getattr(route, "path", "unmatched"), str(status["code"])).inc()
 
 
-def _load(app: FastAPI) -> None:
+def load_models(app: FastAPI) -> None:
+    """Load and warm the models (a thread at start-up); sets ``app.state.ready``, or ``load_error``."""
     svc = app.state.service
     t = time.perf_counter()
     try:

@@ -186,15 +186,19 @@ class SpeechService:
         enrolled voices, never another key's)."""
         return _SSML_VOICE_RE.sub(lambda m: m[1] + m[2] + self.resolve_voice(m[3], ns) + m[2], text)
 
-    def open(self, req: SpeechRequest, ns: str, ticket: Ticket | None = None) -> tuple[Any, Record, StreamEncoder]:
+    def open(self, req: SpeechRequest, ns: str, ticket: Ticket | None = None,
+             record: Record | None = None) -> tuple[Any, Record, StreamEncoder]:
         """Validate and start the request (raises HTTPError); the caller iterates with :meth:`chunks`.
+        ``record``: a request spoken in several parts (Wyoming's streamed text) keeps one record.
 
         Every segment is planned here (``plan_ahead``), so that no error in the text can surface after
         the response has started."""
         settings, notes = self.settings(req, ns)
-        record = Record(new_id(), req.model, settings["voice"], req.response_format, owner=ns,
-                        notes=notes)
-        record.ticket = ticket
+        if record is None:
+            record = Record(new_id(), req.model, settings["voice"], req.response_format, owner=ns)
+            record.ticket = ticket
+        record.voice = settings["voice"]
+        record.notes.extend(n for n in notes if n not in record.notes)
         try:
             text = self.ssml_voices(req.input, ns) if req.input_format != "text" and "<" in req.input else req.input
             stream = self.engine.stream(text, plan_ahead=True, **settings)
@@ -206,11 +210,14 @@ class SpeechService:
         return stream, record, StreamEncoder(req.response_format, stream.sample_rate)
 
     async def chunks(self, stream: Any, record: Record, encoder: StreamEncoder,
-                     is_disconnected: Any = None, events: list[dict[str, Any]] | None = None) -> AsyncIterator[bytes]:
+                     is_disconnected: Any = None, events: list[dict[str, Any]] | None = None,
+                     route: str | None = "/v1/audio/speech") -> AsyncIterator[bytes]:
         """Encoded bytes as segments finish. Stops at the next segment boundary on disconnect or timeout;
-        the stream is closed (pending segments cancelled) whatever happens."""
+        the stream is closed (pending segments cancelled) whatever happens, and the request ends in the
+        log under ``route`` (None: the caller ends it, after more parts)."""
         deadline = record.received + self.config.request_timeout_s
         sentinel = object()
+        record.status = "running"
         try:
             while True:
                 chunk = await anyio.to_thread.run_sync(next, stream, sentinel)
@@ -254,7 +261,8 @@ class SpeechService:
                 await anyio.to_thread.run_sync(stream.close)
                 if record.status == "running":
                     record.status = "cancelled"
-                self.finish(stream, record)
+                if route is not None:
+                    self.finish(stream, record, route)
 
     async def audio(self, stream: Any, record: Record, encoder: StreamEncoder) -> AsyncIterator[bytes]:
         """The streamed audio body. An error after the first byte (the status is sent by then) ends the
@@ -303,8 +311,8 @@ class SpeechService:
         job = self.jobs.get(job_id)
         return job if job is not None and job.owner == ns else None
 
-    def finish(self, stream: Any, record: Record) -> None:
-        self.done(record, stream.energy.as_dict() if stream.energy is not None else None, "/v1/audio/speech")
+    def finish(self, stream: Any, record: Record, route: str = "/v1/audio/speech") -> None:
+        self.done(record, stream.energy.as_dict() if stream.energy is not None else None, route)
 
     def done(self, record: Record, energy: dict[str, Any] | None, route: str) -> None:
         """A request has ended (speech, dialogue): recorded, counted in the metrics and the totals, kept for

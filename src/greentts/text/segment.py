@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .english import MAY_END_SENTENCE, NEVER_ENDS_SENTENCE
 from .normalize import is_han
 
-__all__ = ["Sentence", "Span", "split_sentences", "split_clauses", "split_spans", "split_words"]
+__all__ = ["Sentence", "SentenceBuffer", "Span", "split_sentences", "split_clauses", "split_spans", "split_words"]
 
 # A sentence ends at . ! ? … followed by whitespace (plus closing quotes), or at 。！？ anywhere.
 _SENT_END = re.compile(r"(?:[.!?…]+[\"”’')\]]*(?=\s)|[。！？]+[”’」』）)]*|(?<=[\u3400-\u9fff])[!?]+)")
@@ -77,6 +77,46 @@ def split_sentences(text: str) -> Iterator[Sentence]:
         for i, s in enumerate(sentences):
             yield Sentence(s, paragraph_end=i == len(sentences) - 1)
 
+
+
+class SentenceBuffer:
+    """Text that arrives in pieces (an assistant's reply, token by token) -> text to speak, one run of
+    whole sentences at a time, by the same rules as :func:`split_sentences`.
+
+    A sentence end counts once text follows it: whether "5. " ends a sentence depends on the next word
+    ("5. and" does not). A run with no sentence end longer than ``max_chars`` is cut at its last space
+    (or clause end) so that speech never waits on unbounded text."""
+
+    def __init__(self, max_chars: int = 1000) -> None:
+        self.max_chars = max_chars
+        self._text = ""
+
+    def add(self, chunk: str) -> str:
+        """Append ``chunk``; returns the whole sentences now complete ("" if none), whitespace-normalized."""
+        self._text += chunk
+        cut = _last_break(self._text)
+        if not cut and len(self._text) > self.max_chars:
+            head = self._text[:self.max_chars]
+            cut = max(head.rfind(" "), max((m.end() for m in _CLAUSE_END.finditer(head)), default=0)) or self.max_chars
+        done, self._text = self._text[:cut], self._text[cut:]
+        return " ".join(done.split())
+
+    def finish(self) -> str:
+        """The rest (the text ended): whatever has not been returned yet."""
+        rest, self._text = " ".join(self._text.split()), ""
+        return rest
+
+
+def _last_break(text: str) -> int:
+    """Index just after the last sentence end (or paragraph break) of ``text`` that more text follows; 0 if none."""
+    cut = 0
+    for m in _SENT_END.finditer(text):
+        if text[m.end():].strip() and _is_sentence_break(text, m.start(), m.end()):
+            cut = m.end()
+    for m in PARAGRAPH_RE.finditer(text):
+        if m.start() > cut and text[m.end():].strip():
+            cut = m.start()
+    return cut
 
 def split_clauses(sentence: str) -> list[str]:
     """Clauses with their trailing punctuation; never splits inside '1,250'."""
