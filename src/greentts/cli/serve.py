@@ -138,3 +138,39 @@ def wyoming(
         fail(GreenTTSError(f"cannot serve on {uri}: {exc}"))
     except KeyboardInterrupt:
         pass
+
+
+SPEECHD_CONF = """# greentts output module for Speech Dispatcher (read by sd_greentts; all lines optional)
+# GreenttsTier standard      # standard (Kokoro), eco (hibari: English, lowest energy) or auto
+# GreenttsHttpPort 8099      # serve /metrics and /v1/requests/{id} of this module on 127.0.0.1
+# GreenttsCacheDir /path     # weights (default ~/.cache/greentts)
+# GreenttsVoicesDir /path    # enrolled voices
+# GreenttsWorkers 2
+"""
+
+
+@app.command("speechd-install")
+def speechd_install(
+    modules_dir: Path = typer.Option(Path("~/.local/libexec/speech-dispatcher-modules"), "--modules-dir",
+                                     help="where Speech Dispatcher looks for user modules"),
+    config_dir: Path = typer.Option(Path("~/.config/speech-dispatcher/modules"), "--config-dir",
+                                    help="where it looks for their configs"),
+) -> None:
+    """Install the Speech Dispatcher output module for this user (then: spd-say -o greentts "Hello")."""
+    import shutil
+    import sys
+
+    exe = shutil.which("sd_greentts") or str(Path(sys.executable).with_name("sd_greentts"))
+    if not Path(exe).exists():
+        fail(GreenTTSError("sd_greentts is not installed next to this Python (pip install greentts)"))
+    modules, configs = modules_dir.expanduser(), config_dir.expanduser()
+    modules.mkdir(parents=True, exist_ok=True)
+    configs.mkdir(parents=True, exist_ok=True)
+    target = modules / "sd_greentts"
+    target.write_text(f"#!/bin/sh\nexec '{exe}' \"$@\"\n")
+    target.chmod(0o755)
+    conf = configs / "greentts.conf"
+    if not conf.exists():
+        conf.write_text(SPEECHD_CONF)
+    typer.echo(f"installed {target} and {conf}; restart Speech Dispatcher (killall speech-dispatcher), then "
+               "spd-say -o greentts \"Hello\", or pick greentts in Orca's voice settings")
