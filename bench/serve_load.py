@@ -152,18 +152,33 @@ def _free_port() -> int:
 
 
 def _start_server(extra: list[str]) -> tuple[subprocess.Popen, str]:
-    import httpx2 as httpx
-
     port = _free_port()
     exe = Path(sys.executable).with_name("greentts")
     server = subprocess.Popen([str(exe), "serve", "--port", str(port), *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
+    _wait_ready(server, url)
+    return server, url
+
+
+def write_results(res: dict, table: str, json_path: Path, md_path: Path | None) -> None:
+    """The raw results as JSON, the table printed and (``md_path``) written."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(res, indent=1))
+    print(table)
+    if md_path:
+        md_path.write_text(table)
+
+
+def _wait_ready(server: subprocess.Popen, url: str, timeout_s: float = 300) -> None:
+    """Until ``url``'s /readyz answers 200; kills ``server`` and raises if it exits or takes too long."""
+    import httpx2 as httpx
+
+    deadline = time.time() + timeout_s
     while True:
         try:
             if httpx.get(url + "/readyz").status_code == 200:
-                return server, url
+                return
         except httpx.TransportError:
             pass
         if time.time() > deadline or server.poll() is not None:
@@ -282,12 +297,7 @@ def main() -> None:
          "server_args": server_args}
     if args.soak:
         res["soak"] = soak(args.soak_clients, args.soak, args.warm_up, server_args)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=1))
-    table = markdown(res)
-    print(table)
-    if args.markdown:
-        args.markdown.write_text(table)
+    write_results(res, markdown(res), args.json, args.markdown)
     problems = check(res, args.max_wait)
     for p in problems:
         print("TARGET MISSED:", p)

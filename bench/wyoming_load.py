@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from serve_load import _free_port, _level, _percentile, _sentences  # noqa: E402
+from serve_load import _free_port, _level, _percentile, _sentences, _wait_ready, write_results  # noqa: E402
 
 LEVELS = (1, 4, 8)
 REQUESTS = {1: 12, 4: 24, 8: 32}
@@ -70,24 +69,13 @@ async def _wyoming_level(port: int, clients: int, n: int, sentences: list[tuple[
 
 
 def _start(extra: list[str]) -> tuple[subprocess.Popen, int, str]:
-    import httpx2 as httpx
-
     wy, http = _free_port(), _free_port()
     exe = Path(sys.executable).with_name("greentts")
     proc = subprocess.Popen([str(exe), "wyoming", "--uri", f"tcp://127.0.0.1:{wy}", "--http-port", str(http), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{http}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            if httpx.get(url + "/readyz").status_code == 200:
-                return proc, wy, url
-        except httpx.TransportError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("server did not become ready: " + (proc.stderr.read() if proc.poll() else ""))
-        time.sleep(0.5)
+    _wait_ready(proc, url)
+    return proc, wy, url
 
 
 def run(levels: tuple[int, ...], scale: float, extra: list[str]) -> dict:
@@ -135,12 +123,7 @@ def main() -> None:
     ap.add_argument("server_args", nargs="*", help="more arguments for greentts wyoming (after --)")
     a = ap.parse_args()
     res = run(tuple(int(x) for x in a.levels.split(",") if x), a.scale, a.server_args)
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=1))
-    md = markdown(res)
-    print(md)
-    if a.markdown:
-        a.markdown.write_text(md)
+    write_results(res, markdown(res), a.json, a.markdown)
 
 
 if __name__ == "__main__":
