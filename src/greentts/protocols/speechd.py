@@ -128,6 +128,7 @@ class Module:
         self.wire, self.config = wire, config
         self.settings = ReaderSettings()
         self.current: Message | None = None
+        self._voices: list[dict[str, Any]] | None = None  # the engine's voice list, for each message
         self.service: SpeechService | None = None
         self.ready = threading.Event()
         self.load_error: str | None = None
@@ -222,6 +223,7 @@ class Module:
                 self.settings.set(name.strip(), value.strip())
 
     def list_voices(self, lines: Any) -> None:
+        self._voices = None
         rows = [f"200-{name}\t{lang}\tnone" for name, lang in self.voices()]
         self.wire.send(*(rows or ["200-af_heart\ten-US\tnone"]), "200 OK VOICE LIST SENT")
 
@@ -312,12 +314,13 @@ class Module:
     async def _render(self, svc: SpeechService, msg: Message, record: Record) -> None:
         s = msg.settings
         engine = svc.engine
-        known = set(engine.stock_voice_names()) | {v["name"] for v in engine.list_voices() if v.get("enrolled")}
+        if self._voices is None:  # read once; LIST VOICES (the daemon asks again when it changes) refreshes it
+            self._voices = engine.list_voices()
         defaults = {"en": engine.config.default_voice_en, "zh": engine.config.default_voice_zh}
-        voice = voice_for(s, defaults, known)
+        voice = voice_for(s, defaults, {str(v["name"]) for v in self._voices})
         tier = self.config.get("greenttstier", "standard")
         if tier in TIER_BACKENDS:  # a tier with few voices (eco: af_heart) speaks in one of its own
-            own = [str(v["name"]) for v in engine.list_voices() if TIER_BACKENDS[tier] in v.get("backends", ())]
+            own = [str(v["name"]) for v in self._voices if TIER_BACKENDS[tier] in v.get("backends", ())]
             voice = voice if voice in own or not own else own[0]
         lang = {"en": "en", "zh": "zh"}.get(s.language.lower()[:2], "auto")
         req = SpeechRequest(model="greentts", input=msg.ssml, voice=voice, response_format="pcm", language=lang,
