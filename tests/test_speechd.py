@@ -277,7 +277,7 @@ def daemon(tmp_path_factory, cache_dir):
 
 
 _CLIENT = r"""
-import json, os, sys, threading, time
+import json, sys, threading, time
 import speechd
 jobs = json.loads(sys.argv[1])
 c = speechd.SSIPClient("greentts-test")
@@ -290,16 +290,10 @@ for job in jobs:
     def cb(kind, index_mark=None):
         times.setdefault(kind, time.perf_counter())
         (began if kind == speechd.CallbackType.BEGIN else ended).set()
-    size = os.path.getsize(job["out"]) if os.path.exists(job["out"]) else 0
     t0 = time.perf_counter()
     c.speak(job["text"], callback=cb, event_types=(speechd.CallbackType.BEGIN, speechd.CallbackType.END,
                                                     speechd.CallbackType.CANCEL))
     r = {"module": job["module"]}
-    while job.get("cancel_after_s") is not None and time.perf_counter() - t0 < 30:  # audio output started
-        if os.path.exists(job["out"]) and os.path.getsize(job["out"]) > size:
-            r["first_audio_s"] = time.perf_counter() - t0
-            break
-        time.sleep(0.002)
     if job.get("cancel_after_s") is not None:
         began.wait(60)
         time.sleep(job["cancel_after_s"])
@@ -317,9 +311,7 @@ print(json.dumps(out))
 
 
 def _client(info: dict, jobs: list[dict]) -> list[dict]:
-    """Jobs through Debian's python3-speechd client: first audio (the daemon's audio output starts
-    writing), BEGIN, END and CANCEL times."""
-    jobs = [{**j, "out": str(info["out"])} for j in jobs]
+    """Jobs through Debian's python3-speechd client: BEGIN, END and CANCEL times."""
     res = subprocess.run([SPEECHD_PY, "-c", _CLIENT, json.dumps(jobs)], env=info["env"], capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -359,9 +351,8 @@ def test_daemon_speaks_short_utterances_in_both_tiers(daemon):
     assert med["greentts-eco"] < 0.2 and med["greentts"] < 2.0, med
 
 
-@pytest.mark.xfail(reason="issue 19: a cancel sent while the daemon is taking in the module's audio reaches "
-                          "the client only when the message has ended (seen in 3 runs of 4); the module's own "
-                          "STOP is answered in < 100 ms (test above)", strict=False)
 def test_daemon_cancel_stops_within_100_ms(daemon):
     res = _client(daemon, [{"text": LONG[7:-8][:420], "module": "greentts", "cancel_after_s": 0.5}])[0]
     assert res["end"] == "cancel" and res["cancel_s"] < 0.1, res
+    print(f"speech-dispatcher: cancel() -> CANCEL {res['cancel_s'] * 1000:.1f} ms (first audio began "
+          f"{res['begin_s']:.3f} s after speak())")
