@@ -365,10 +365,12 @@ class Module:
         return sent_s
 
     def _marks(self, msg: Message, events: list[dict[str, Any]], until_s: float) -> None:
-        for ev in [e for e in events if e["type"] == "speech.mark" and e["time"] <= until_s + 1e-6]:
-            events.remove(ev)
-            msg.event(f"700-{ev['name']}", "700 INDEX MARK")
-        events[:] = [e for e in events if e["type"] == "speech.mark"]
+        """Send the index marks that fall before ``until_s``; keep the later ones (word events are dropped)."""
+        marks = [e for e in events if e["type"] == "speech.mark"]
+        for ev in marks:
+            if ev["time"] <= until_s + 1e-6:
+                msg.event(f"700-{ev['name']}", "700 INDEX MARK")
+        events[:] = [e for e in marks if e["time"] > until_s + 1e-6]
 
 
 _COMMANDS = {

@@ -81,11 +81,9 @@ def describe(service: SpeechService) -> Info:
         langs = _languages(str(v.get("language", "")))
         if langs is None or namespaced(str(v["name"])):
             continue
-        kind = "enrolled voice" if v.get("enrolled") else "stock voice"
+        kind = " ".join(filter(None, (str(v.get("gender") or ""), "enrolled voice" if v.get("enrolled") else "stock voice")))
         voices.append(TtsVoice(name=str(v["name"]), attribution=KOKORO, installed=True, version=None,
-                               description=f"{v.get('language_name') or langs[-1]}, {v.get('gender') or ''} {kind}"
-                                           .replace(",  ", ", "),
-                               languages=langs))
+                               description=f"{v.get('language_name') or langs[-1]}, {kind}", languages=langs))
     program = TtsProgram(name="greentts", attribution=Attribution(name="greentts", url="https://pypi.org/project/greentts/"),
                          installed=True, version=__version__, voices=voices, supports_synthesize_streaming=True,
                          description="greentts: English and Mandarin speech that reports its energy per request")
