@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from ..errors import GreenTTSError
+from ..errors import GreenTTSError, InputError
 from .app import app, energy_app
 from .options import LEDGER_ENV, EnergyOptions, fail, with_energy
 
@@ -21,21 +21,28 @@ __all__ = ["serve", "wyoming", "energy_report"]
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
     port: Optional[int] = typer.Option(None, "--port", help="TCP port (default 8000)"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core; "
+                                                                   "with --ray, one per replica CPU)"),
     config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
     api_key: list[str] = typer.Option([], "--api-key", help="require this Bearer key (repeatable; see also "
                                                             "$GREENTTS_API_KEYS, $GREENTTS_API_KEYS_FILE)"),
     cors: list[str] = typer.Option([], "--cors-origin", help="allow this browser origin (repeatable)"),
-    max_requests: Optional[int] = typer.Option(None, "--max-requests", help="requests admitted at once; then 429"),
+    max_requests: Optional[int] = typer.Option(None, "--max-requests", help="requests admitted at once; then 429 "
+                                                                             "(with --ray: per replica)"),
     max_wait: Optional[float] = typer.Option(None, "--max-first-audio-wait", help="seconds; a request whose first "
                                              "audio would wait longer gets 429 + Retry-After (default 5)"),
+    ray: bool = typer.Option(False, "--ray", help="serve on Ray Serve: replicas with one engine each"),
+    replicas: Optional[int] = typer.Option(None, "--replicas", help="with --ray: this many replicas (default: "
+                                                                     "as many as the cluster's CPUs hold)"),
+    autoscale: Optional[str] = typer.Option(None, "--autoscale", metavar="MIN..MAX",
+                                            help="with --ray: Serve adds and removes replicas with the load"),
+    replica_cpus: float = typer.Option(1.0, "--replica-cpus", help="with --ray: CPUs per replica"),
+    address: Optional[str] = typer.Option(None, "--address", help="with --ray: the Ray cluster (default: start "
+                                                                   "a local one; 'auto' finds a running one)"),
     energy: EnergyOptions = EnergyOptions(),
 ) -> None:
     """Run the OpenAI-compatible HTTP server: /v1/audio/speech, /v1/voices, /metrics, a web UI at /."""
     try:
-        import uvicorn
-
-        from ..server import create_app
         from ..server.config import load_config
 
         engine = energy.config()
@@ -44,6 +51,13 @@ def serve(
         cfg = load_config(config, host=host, port=port, max_requests=max_requests, engine=engine,
                           max_first_audio_wait_s=max_wait,
                           api_keys=tuple(api_key) or None, cors_origins=tuple(cors) or None)
+        if ray or replicas is not None or autoscale is not None or address is not None:
+            _serve_on_ray(cfg, ray, replicas, autoscale, replica_cpus, address)
+            return
+        import uvicorn
+
+        from ..server import create_app
+
         app_ = create_app(cfg)
     except ImportError:
         fail(GreenTTSError("the server needs the 'server' extra: pip install 'greentts[server]'"))
@@ -52,6 +66,23 @@ def serve(
     typer.echo(f"greentts serving on http://{cfg.host}:{cfg.port}  (auth {'on' if cfg.keys() else 'off'}; "
                "ready when /readyz says so)")
     uvicorn.run(app_, host=cfg.host, port=cfg.port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+def _serve_on_ray(cfg: Any, on_ray: bool, replicas: Optional[int], autoscale: Optional[str], replica_cpus: float,
+                  address: Optional[str]) -> None:
+    """``serve --ray``: deploy on Ray Serve, wait for SIGINT/SIGTERM, remove the deployment."""
+    if not on_ray:
+        raise InputError("--replicas, --autoscale and --address go with --ray")
+    try:
+        from ..server.ray_serve import RayServeOptions, parse_autoscale, serve_forever
+        from ray import serve as _  # noqa: F401 - the extra's check
+    except ImportError as exc:
+        raise GreenTTSError(f"serving on Ray needs the 'ray-serve' extra: pip install 'greentts[ray-serve]' "
+                            f"({exc})") from None
+    opts = RayServeOptions(replicas, parse_autoscale(autoscale) if autoscale else None, replica_cpus, address)
+    serve_forever(cfg, opts, ready=lambda: typer.echo(
+        f"greentts serving on Ray Serve at http://{cfg.host}:{cfg.port}  (auth {'on' if cfg.keys() else 'off'}; "
+        "replicas are warm; every replica's metrics: /metrics/targets)", err=False))
 
 
 @energy_app.command("report")

@@ -126,7 +126,10 @@ class _CountRequests:
 
 
 def load_models(app: FastAPI) -> None:
-    """Load and warm the models (a thread at start-up); sets ``app.state.ready``, or ``load_error``."""
+    """Load and warm the models (a thread at start-up); sets ``app.state.ready``, or ``load_error``. Does
+    nothing once ready (a Ray Serve replica loads before its app starts)."""
+    if app.state.ready.is_set():
+        return
     svc = app.state.service
     t = time.perf_counter()
     try:

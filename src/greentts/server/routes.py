@@ -150,7 +150,7 @@ class _Released(StreamingResponse):
 
 @router.get("/v1/requests/{request_id}", responses=responses(401, 404))
 async def request_report(request_id: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
-    record = service(request).record(request_id, ns)
+    record = await anyio.to_thread.run_sync(service(request).record, request_id, ns)
     if record is None:
         raise HTTPError(404, f"no finished request {request_id!r} (reports of the last "
                              f"{service(request).config.keep_reports} requests are kept)", code="not_found")
@@ -218,6 +218,7 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
     def progress(stage: str, done: int, total: int) -> None:
         job.status = {"analyse": "analysing", "preview": "preview", "refine": "refining"}.get(stage, job.status)
         job.stage, job.done, job.total = stage, done, total
+        svc.job_changed(job)
 
     def run() -> None:
         try:
@@ -232,7 +233,9 @@ async def enroll(request: Request, file: UploadFile = File(...), name: str = For
             job.status, job.error = "error", f"enrollment failed: {exc!r}"
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            svc.job_changed(job)
 
+    svc.job_changed(job)
     threading.Thread(target=run, name=f"greentts-http-enroll-{job.id}", daemon=True).start()
     return JSONResponse(job.as_dict() | {"status_url": f"/v1/voices/jobs/{job.id}"}, status_code=202)
 
@@ -272,7 +275,7 @@ def _check_upload(path: Path, max_s: float) -> None:
 
 @router.get("/v1/voices/jobs/{job_id}", responses=responses(401, 404))
 async def job_status(job_id: str, request: Request, ns: str = Depends(caller_namespace)) -> dict[str, Any]:
-    job = service(request).job(job_id, ns)
+    job = await anyio.to_thread.run_sync(service(request).job, job_id, ns)
     if job is None:
         raise HTTPError(404, f"no enrollment job {job_id!r}", code="not_found")
     return job.as_dict()

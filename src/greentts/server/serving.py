@@ -21,7 +21,7 @@ import anyio
 from ..errors import FormatError, GreenTTSError, VoiceError
 from ..runtime.audio import MEDIA_TYPES, StreamEncoder, check_format, encode
 from ..serving.client import EngineClient
-from ..serving.records import Record, RequestLog, new_id
+from ..serving.records import Publish, Record, RequestLog, SharedState, Snapshot, new_id
 from ..settings import TIER_BACKENDS, DialogueSettings, validated
 from ..voices.store import rename_blend
 from .config import ServerConfig
@@ -76,6 +76,13 @@ class SpeechService:
         self._cost_s = config.first_audio_cost_s  # measured: seconds of first-audio wait per request ahead
         self.log = RequestLog(config.keep_reports, [metrics])
         self.jobs: dict[str, Job] = {}
+        self.shared: SharedState | None = None  # other processes of this deployment (Ray Serve replicas)
+
+    def share(self, shared: SharedState) -> None:
+        """Publish finished records and job progress to ``shared`` and look there for ids not made here, so
+        ``GET /v1/requests/{id}`` and ``/v1/voices/jobs/{id}`` work on any replica behind a load balancer."""
+        self.shared = shared
+        self.log.sinks.append(Publish(shared))
 
     # -- admission -------------------------------------------------------------------------------
 
@@ -301,15 +308,24 @@ class SpeechService:
         elif record.status == "timeout":
             yield _event({"type": "error", "error": {"message": record.notes[-1], "type": "timeout", "code": "504"}})
 
-    def record(self, record_id: str, ns: str) -> Record | None:
-        """A finished request's record, if it is the caller's."""
-        record = self.log.get(record_id)
+    def record(self, record_id: str, ns: str) -> Record | Snapshot | None:
+        """A finished request's record, if it is the caller's (may block on the shared state)."""
+        record: Record | Snapshot | None = self.log.get(record_id)
+        if record is None and self.shared is not None:
+            record = self.shared.get("record", record_id)
         return record if record is not None and record.owner == ns else None
 
-    def job(self, job_id: str, ns: str) -> Job | None:
-        """An enrollment job, if it is the caller's."""
-        job = self.jobs.get(job_id)
+    def job(self, job_id: str, ns: str) -> Job | Snapshot | None:
+        """An enrollment job, if it is the caller's (like :meth:`record`, it may block)."""
+        job: Job | Snapshot | None = self.jobs.get(job_id)
+        if job is None and self.shared is not None:
+            job = self.shared.get("job", job_id)
         return job if job is not None and job.owner == ns else None
+
+    def job_changed(self, job: Job) -> None:
+        """A job's state changed: published to the other replicas (none in one process)."""
+        if self.shared is not None:
+            self.shared.put("job", job.id, Snapshot(job.owner, job.as_dict()))
 
     def finish(self, stream: Any, record: Record, route: str = "/v1/audio/speech") -> None:
         self.done(record, stream.energy.as_dict() if stream.energy is not None else None, route)

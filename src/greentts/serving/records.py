@@ -9,9 +9,11 @@ keeps the latest ``keep`` records for lookup, and tells every sink (the server's
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
+from contextvars import ContextVar, Token
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,11 +21,29 @@ from typing import Any, Protocol
 
 from ..energy.accounting import EnergySum
 
-__all__ = ["Record", "RequestLog", "RequestSink", "new_id"]
+__all__ = ["Publish", "Record", "RequestLog", "RequestSink", "SharedState", "Snapshot", "forget_id", "given_id", "new_id"]
+
+
+_GIVEN_ID: ContextVar[str | None] = ContextVar("greentts_request_id", default=None)
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """A new record's id: the one a proxy in front gave this request (:func:`given_id`), else a fresh one."""
+    return _GIVEN_ID.get() or uuid.uuid4().hex[:16]
+
+
+def given_id(value: str) -> Token[str | None] | None:
+    """Records made in this context take ``value`` as their id (a load balancer's request id, so the one
+    ``x-request-id`` a client sees names the record) until the token returned is reset; None, and nothing
+    changes, unless it is 8-64 letters, digits, ``-`` or ``_``."""
+    return _GIVEN_ID.set(value) if _ID_SHAPE.fullmatch(value) else None
+
+
+def forget_id(token: Token[str | None] | None) -> None:
+    """Undo :func:`given_id`."""
+    if token is not None:
+        _GIVEN_ID.reset(token)
 
 
 @dataclass
@@ -56,10 +76,41 @@ class Record:
                 "energy": self.energy, "notes": self.notes}
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A finished request's record or an enrollment job's state as another process of the same
+    deployment published it: its owner (API key namespace) and its JSON view."""
+
+    owner: str
+    view: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.view
+
+
+class SharedState(Protocol):
+    """Where the processes serving one deployment (Ray Serve replicas) publish what a later request may
+    ask any of them for: finished requests' records and enrollment jobs' progress. One process needs none."""
+
+    def put(self, kind: str, key: str, snapshot: Snapshot) -> None: ...
+
+    def get(self, kind: str, key: str) -> Snapshot | None: ...
+
+
 class RequestSink(Protocol):
     """Told of every finished request (the server's metrics are one)."""
 
     def request_done(self, record: Record, route: str) -> None: ...
+
+
+class Publish:
+    """A request sink: every finished record, as its owner and JSON view, to a :class:`SharedState`."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+
+    def request_done(self, record: Record, route: str) -> None:
+        self.shared.put("record", record.id, Snapshot(record.owner, record.as_dict()))
 
 
 class RequestLog:

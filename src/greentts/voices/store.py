@@ -50,6 +50,7 @@ class VoiceStore:
         self._meta: dict[str, dict[str, str]] = json.loads(
             (_DATA / "kokoro_v1_0_voices.json").read_text(encoding="utf-8"))
         self._loaded: dict[str, Voice] = {}
+        self._stamps: dict[str, tuple[int, ...]] = {}  # enrolled voices: their files' mtime and size when read
         self._blends: OrderedDict[str, Voice] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -225,12 +226,14 @@ class VoiceStore:
         return path if path.is_file() else None
 
     def _enrolled(self, name: str) -> Voice:
-        with self._lock:
-            if name in self._loaded:
-                return self._loaded[name]
         meta_path, table_path = self._enrolled_path(name, ".json"), self._enrolled_path(name, ".npz")
         if meta_path is None or table_path is None:
             raise VoiceError(f"enrolled voice {name!r} is incomplete on disk ({self.enrolled_dir})")
+        # another process sharing the folder (a Ray Serve replica) may have enrolled it again since
+        stamp = _stamp(meta_path, table_path)
+        with self._lock:
+            if name in self._loaded and self._stamps.get(name) == stamp:
+                return self._loaded[name]
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if not isinstance(meta, dict):
@@ -254,7 +257,7 @@ class VoiceStore:
         voice = Voice(name, str(meta.get("language", "en-us")), str(meta.get("language_name", "enrolled")),
                       str(meta.get("gender", "unknown")), ("kokoro",), table, adain)
         with self._lock:
-            self._loaded[name] = voice
+            self._loaded[name], self._stamps[name] = voice, stamp
         return voice
 
 
@@ -293,6 +296,14 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
         raise VoiceError(f"voice blend {spec!r} has {len(parts)} parts; at most {MAX_BLEND_PARTS}")
     total = sum(w for _, w in parts)
     return [(n, w / total) for n, w in parts]
+
+
+def _stamp(*paths: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for p in paths:
+        st = p.stat()
+        out += [st.st_mtime_ns, st.st_size]
+    return tuple(out)
 
 
 def default_voices_dir() -> Path:
