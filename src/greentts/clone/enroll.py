@@ -45,7 +45,7 @@ from .sentences import TRAIN_SENTENCES
 
 __all__ = ["Enroller", "Reference", "ENROLL_VERSION", "TRAIN_SENTENCES", "Progress", "voice_language"]
 
-ENROLL_VERSION = 5  # bump when the method changes: cached enrollments of older versions are redone
+ENROLL_VERSION = 6  # bump when the method changes: cached enrollments of older versions are redone
 STEPS = 20
 LR = 0.1
 W_F0 = 8.0
@@ -65,6 +65,7 @@ PITCH_TOLERANCE = 0.05  # calibrate when the audio's median F0 is further than t
 F0_BAR = 0.10  # a clone's median F0 should be within 10 % of the reference's
 SIMILARITY_GIVE = 0.02  # CAM++ similarity a pitch calibration may cost and still be kept ...
 SIMILARITY_GIVE_OVER_BAR = 0.05  # ... or when the uncalibrated pitch is outside F0_BAR
+CALIBRATION_ROUNDS = 2  # pitch calibrations, each from the last measured F0, while outside PITCH_TOLERANCE
 # Measurements only (tools/clone_oracle.py): (reference, synthesized audio tensor) -> extra loss term.
 # Never set by greentts itself.
 EXTRA_LOSS: Callable[[Any, Any], Any] | None = None

@@ -72,9 +72,9 @@ class Listening:
         return ref
 
     def voice_f0(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
-        """Median F0 (pYIN) of ``table`` reading both ``GUARD_SENTENCES`` on the ONNX path: the pitch that
+        """Median F0 (pYIN) of ``table`` reading the ``GUARD_SENTENCES`` on the ONNX path: the pitch that
         calibration compares with the reference (one sentence's median moves by up to ~8 % with its
-        intonation; two halve that)."""
+        intonation; four keep it within a few percent)."""
         audio = np.concatenate([self.speak(table, self._ids(t, lang), adain) for t in GUARD_SENTENCES[lang]])
         try:
             return pitch_stats(audio, SR).median_hz

@@ -18,7 +18,14 @@ TRAIN_SENTENCES = {
 }
 VALIDATION_SENTENCE = {"en": "Thank you for calling, your order is on its way.",
                        "zh": "谢谢您的来电，您的订单已经发出。"}
-# Intelligibility guard (Whisper, when the asr extra is installed): a clone may add at most ASR_GIVE to
-# its start voice's mean WER (en) / CER (zh) on these; otherwise its AdaIN offsets are scaled down.
-GUARD_SENTENCES = {"en": [VALIDATION_SENTENCE["en"], "Please turn left at the next corner and walk straight on."],
-                   "zh": [VALIDATION_SENTENCE["zh"], "请在下一个路口向左转，然后一直往前走。"]}
+# Intelligibility guard and pitch check (Whisper, when the asr extra is installed): a clone may add at most
+# ASR_GIVE to its start voice's mean WER (en) / CER (zh) on these; otherwise its AdaIN offsets are scaled
+# down. Four sentences, two of them long and with less common words: two short, easy ones let clones pass
+# that then missed on held-out text (WER 5.9 % vs 1.7 % for the start voice, CI of 6500b55), and a median
+# F0 over two sentences moved by up to 5 % with their intonation.
+GUARD_SENTENCES = {"en": [VALIDATION_SENTENCE["en"], "Please turn left at the next corner and walk straight on.",
+                          "The museum opens at nine, but the guided tours only begin an hour later.",
+                          "My brother repaired the wooden fence while the neighbours watched from the garden."],
+                   "zh": [VALIDATION_SENTENCE["zh"], "请在下一个路口向左转，然后一直往前走。",
+                          "博物馆九点开门，不过讲解要晚一个小时才开始。",
+                          "我哥哥修理木头篱笆的时候，邻居们在院子里看着。"]}
