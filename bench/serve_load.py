@@ -15,6 +15,12 @@ Targets (issue 15), with ``--soak 600 --check``: at 64 clients the p95 first aud
 most the server's ``--max-first-audio-wait`` (5 s), no 5xx, and server RSS grows < 5 % after warm-up.
 
     python bench/serve_load.py --levels 64 --soak 600 --check --markdown docs/serve-load.md
+
+With ``--ray N`` (issue 19) the same levels then run against ``greentts serve --ray --replicas N`` (a local Ray
+cluster on this machine, ``--replica-cpus`` CPUs per replica), and the table gains the Ray rows side by side
+with the single-process server's, with their ratio; RSS is then the sum over the replica processes.
+
+    python bench/serve_load.py --levels 1,4,16 --ray 2 --markdown /tmp/serve-ray.md
 """
 
 from __future__ import annotations
@@ -151,14 +157,50 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _replica_pids() -> list[int]:
+    """The Ray Serve replica processes on this machine (their command line names them)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"ray::ServeReplica" in (d / "cmdline").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _server_rss(server: subprocess.Popen, on_ray: bool) -> float:
+    """The server's RSS in MB: its own process, or with Ray the sum over the replica processes."""
+    if not on_ray:
+        return _rss_mb(server.pid)
+    total = 0.0
+    for pid in _replica_pids():
+        try:
+            total += _rss_mb(pid)
+        except OSError:
+            pass
+    return total
+
+
 def _start_server(extra: list[str]) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     exe = Path(sys.executable).with_name("greentts")
-    server = subprocess.Popen([str(exe), "serve", "--port", str(port), *extra],
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    server = subprocess.Popen([str(exe), "serve", "--port", str(port), *extra], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    _wait_ready(server, url)
+    _wait_ready(server, url, 600 if "--ray" in extra else 300)
     return server, url
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    server.terminate()  # SIGTERM: `serve --ray` removes the app and stops its local cluster first
+    try:
+        server.wait(120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(30)
 
 
 def write_results(res: dict, table: str, json_path: Path, md_path: Path | None) -> None:
@@ -187,28 +229,31 @@ def _wait_ready(server: subprocess.Popen, url: str, timeout_s: float = 300) -> N
         time.sleep(0.5)
 
 
-def run(levels: tuple[int, ...], scale: float, server_args: list[str], offline: bool = True) -> dict:
-    off = _offline() if offline else None
-    if off:
+def run(levels: tuple[int, ...], scale: float, server_args: list[str], offline: bool = True,
+        off: dict | None = None) -> dict:
+    """Every level against one server started with ``server_args``; ``off``: the offline figure, if measured."""
+    off = _offline() if offline else off
+    if off and offline:
         print(f"offline engine: {off['throughput_x_rt']:.2f} x real time", flush=True)
+    on_ray = "--ray" in server_args
     server, url = _start_server(server_args)
     try:
-        rss_before = _rss_mb(server.pid)
+        rss_before = _server_rss(server, on_ray)
         sentences = _sentences()
         asyncio.run(_level(url, 2, 4, sentences))  # warm the connection path
         rows = []
         for c in levels:
             row = asyncio.run(_level(url, c, max(c, round(REQUESTS.get(c, 2 * c) * scale)), sentences))
             row["ratio_vs_offline"] = row["throughput_x_rt"] / off["throughput_x_rt"] if off else None
-            row["rss_mb_after"] = _rss_mb(server.pid)
+            row["rss_mb_after"] = _server_rss(server, on_ray)
             rows.append(row)
-            print(f"{c:3d} clients: {row['throughput_x_rt']:.2f} x RT, first audio p50 {row['ttfa_p50_s']:.3f} s "
-                  f"p95 {row['ttfa_p95_s']:.3f} s, 429 {row['share_429']:.0%}, errors {row['errors']}", flush=True)
-        return {"offline": off, "levels": rows, "rss_mb_before": rss_before, "rss_mb_after": _rss_mb(server.pid),
-                "server_args": server_args}
+            print(f"{'ray ' if on_ray else ''}{c:3d} clients: {row['throughput_x_rt']:.2f} x RT, first audio p50 "
+                  f"{row['ttfa_p50_s']:.3f} s p95 {row['ttfa_p95_s']:.3f} s, 429 {row['share_429']:.0%}, errors "
+                  f"{row['errors']}", flush=True)
+        return {"offline": off, "levels": rows, "rss_mb_before": rss_before,
+                "rss_mb_after": _server_rss(server, on_ray), "server_args": server_args}
     finally:
-        server.terminate()
-        server.wait(30)
+        _stop_server(server)
 
 
 def soak(clients: int, duration_s: float, warm_s: float, server_args: list[str]) -> dict:
@@ -230,8 +275,7 @@ def soak(clients: int, duration_s: float, warm_s: float, server_args: list[str])
               f"({row['rss_growth_after_warm_up']:+.1%})", flush=True)
         return row
     finally:
-        server.terminate()
-        server.wait(30)
+        _stop_server(server)
 
 
 def markdown(res: dict) -> str:
@@ -258,14 +302,38 @@ def markdown(res: dict) -> str:
                       f"{k['ttfa_max_s']:.2f} s; server RSS {k['rss_mb_idle']:.0f} MB idle, "
                       f"{k['rss_mb_after_warm_up']:.0f} MB after {k['warm_up_s']:.0f} s of load, "
                       f"{k['rss_mb_end']:.0f} MB at the end: **{k['rss_growth_after_warm_up']:+.1%}** after warm-up."]
+    if res.get("ray"):
+        lines += ["", ray_markdown(res)]
     return "\n".join(lines) + "\n"
+
+
+def ray_markdown(res: dict) -> str:
+    """The single-process server and Ray Serve at each level, side by side, with Ray / single."""
+    ray = res["ray"]
+    single = {r["clients"]: r for r in res["levels"]}
+    lines = [f"Ray Serve, same run: `greentts serve {' '.join(ray['server_args'])}` (a local Ray cluster on this "
+             f"machine); RSS summed over the replica processes: {ray['rss_mb_before']:.0f} MB before load, "
+             f"{ray['rss_mb_after']:.0f} MB after.", "",
+             "| clients | server | ok | errors | audio s / wall s | Ray / single | first audio p50 | first audio p95 "
+             "| p95 after the first wave | RSS after (MB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ray["levels"]:
+        one = single.get(r["clients"])
+        for name, row in (("single process", one), ("Ray Serve", r)):
+            if row is None:
+                continue
+            ratio = f"**{r['throughput_x_rt'] / one['throughput_x_rt']:.2f}x**" if one and row is r else "-"
+            lines.append(f"| {r['clients']} | {name} | {row['ok']} | {row['errors'] or 0} | "
+                         f"{row['throughput_x_rt']:.2f} | {ratio} | {row['ttfa_p50_s']:.3f} s | "
+                         f"{row['ttfa_p95_s']:.3f} s | {row['ttfa_p95_after_first_wave_s']:.3f} s | "
+                         f"{row['rss_mb_after']:.0f} |")
+    return "\n".join(lines)
 
 
 def check(res: dict, max_wait: float) -> list[str]:
     """The issue-15 targets: admitted p95 first audio <= max wait, zero 5xx, RSS growth < 5 % after warm-up."""
     bad = []
     k = res.get("soak")
-    rows = res["levels"] + ([k] if k else [])
+    rows = res["levels"] + (res["ray"]["levels"] if res.get("ray") else []) + ([k] if k else [])
     for r in rows:
         if r["errors_5xx"]:
             bad.append(f"{r['clients']} clients: {r['errors_5xx']} 5xx")
@@ -286,6 +354,9 @@ def main() -> None:
     ap.add_argument("--warm-up", type=float, default=120.0, help="soak seconds before the RSS baseline")
     ap.add_argument("--max-wait", type=float, default=5.0, help="the server's --max-first-audio-wait")
     ap.add_argument("--no-offline", action="store_true", help="skip the offline engine measurement")
+    ap.add_argument("--ray", type=int, default=0, metavar="N",
+                    help="then the same levels on `serve --ray --replicas N` (a local Ray cluster)")
+    ap.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs per Ray Serve replica")
     ap.add_argument("--check", action="store_true", help="exit 1 unless the issue-15 targets are met")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "serve_load.json")
     ap.add_argument("--markdown", type=Path)
@@ -295,6 +366,9 @@ def main() -> None:
     res = run(levels, args.scale, server_args, offline=not args.no_offline) if levels else \
         {"offline": None, "levels": [], "rss_mb_before": float("nan"), "rss_mb_after": float("nan"),
          "server_args": server_args}
+    if args.ray and levels:
+        ray_args = [*server_args, "--ray", "--replicas", str(args.ray), "--replica-cpus", str(args.replica_cpus)]
+        res["ray"] = run(levels, args.scale, ray_args, offline=False, off=res["offline"])
     if args.soak:
         res["soak"] = soak(args.soak_clients, args.soak, args.warm_up, server_args)
     write_results(res, markdown(res), args.json, args.markdown)

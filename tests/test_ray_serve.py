@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -41,8 +42,11 @@ def _port() -> int:
 def cluster(cache_dir, tmp_path_factory):
     """A Ray head node and ``greentts serve --ray --replicas 2`` on it; yields (url, state)."""
     tmp = tmp_path_factory.mktemp("ray-serve")
+    # Ray's token authentication, as `ray start` uses it, with this cluster's own token (a fresh machine has
+    # no ~/.ray/auth_token, and the test must not write one into the home directory)
+    (tmp / "auth_token").write_text(secrets.token_hex(32))
     env = dict(os.environ, GREENTTS_CACHE_DIR=str(cache_dir), XDG_DATA_HOME=str(tmp / "data"),
-               RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+               RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp / "auth_token"))
     ray_bin = Path(sys.executable).with_name("ray")
     gcs = _port()
     head = subprocess.run([str(ray_bin), "start", "--head", f"--port={gcs}", "--num-cpus=2", "--include-dashboard=false",
@@ -59,7 +63,8 @@ def cluster(cache_dir, tmp_path_factory):
         while "serving on Ray Serve" not in line and time.monotonic() < deadline and proc.poll() is None:
             line = proc.stdout.readline()
         assert "serving on Ray Serve" in line, (proc.poll(), proc.stderr.read()[-3000:] if proc.poll() else "")
-        yield url, {"speech": 0, "voices": tmp / "data" / "greentts" / "voices"}
+        yield url, {"speech": 0, "voices": tmp / "data" / "greentts" / "voices", "address": f"127.0.0.1:{gcs}",
+                   "env": env}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -185,3 +190,42 @@ def test_ray_serve_options_are_checked():
         RayServeOptions(replicas=0)
     proc = subprocess.run([*GREENTTS, "serve", "--replicas", "2"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "go with --ray" in proc.stdout + proc.stderr
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_replica_larger_than_every_node_is_refused(cluster):
+    _url, state = cluster
+    proc = subprocess.run([*GREENTTS, "serve", "--ray", "--replicas", "1", "--replica-cpus", "3", "--address",
+                           state["address"], "--port", str(_port())], env=state["env"], capture_output=True,
+                          text=True, timeout=180)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "--replica-cpus 3 is more than any node" in out and "largest has 2 CPUs" in out, out
+
+
+def test_replica_metrics_need_the_same_api_key_as_the_app():
+    """The per-replica metrics endpoint: the app's key check and error shape (a WSGI call, no cluster)."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    from greentts.server.ray_serve import _metrics_wsgi
+
+    registry = CollectorRegistry()
+    Counter("greentts_test", "a test counter", registry=registry).inc()
+
+    def call(app, header=None):
+        got = {}
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": "", "SERVER_NAME": "x",
+                   "SERVER_PORT": "1", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http"}
+        if header is not None:
+            environ["HTTP_AUTHORIZATION"] = header
+        body = b"".join(app(environ, lambda status, headers: got.update(status=status, headers=dict(headers))))
+        return got["status"], got["headers"], body
+
+    locked = _metrics_wsgi(registry, ("k-one", "k-two"))
+    for header in (None, "Bearer wrong", "Basic k-one"):
+        status, headers, body = call(locked, header)
+        assert status.startswith("401") and headers["WWW-Authenticate"] == "Bearer", (header, status)
+        assert json.loads(body)["error"]["code"] == "invalid_api_key"
+    status, _, body = call(locked, "Bearer k-two")
+    assert status.startswith("200") and b"greentts_test_total 1.0" in body
+    assert call(_metrics_wsgi(registry, ()), None)[0].startswith("200")

@@ -62,7 +62,8 @@ class _Node:
 def _token_auth_for(address: str | None) -> None:
     """Clusters started by ``ray start`` use token authentication when a token exists (Ray >= 2.5x),
     but a connecting driver only sends its token when RAY_AUTH_MODE says so: say so, unless set."""
-    token = os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    token = os.environ.get("RAY_AUTH_TOKEN") or Path(path or Path.home() / ".ray" / "auth_token").is_file()
     if address is not None and token and "RAY_AUTH_MODE" not in os.environ:
         os.environ["RAY_AUTH_MODE"] = "token"
 

@@ -20,12 +20,13 @@ Needs the ``ray-serve`` extra: ``pip install 'greentts[ray-serve]'``; every node
 from __future__ import annotations
 
 import asyncio
-import hmac
+import json
 import os
 import signal
 import threading
 import time
 from collections import OrderedDict
+from http import HTTPStatus
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -36,7 +37,10 @@ from ..models.assets import default_cache_dir
 from ..serving.records import Snapshot, forget_id, given_id
 from ..voices.store import default_voices_dir
 from .app import create_app, load_models
+from .auth import authenticate
 from .config import ServerConfig
+from .errors import HTTPError
+from .schemas import error_body
 
 __all__ = ["Directory", "RayServeOptions", "deploy", "parse_autoscale", "serve_forever", "shutdown"]
 
@@ -135,17 +139,19 @@ class _MetricsServer(ThreadingMixIn, WSGIServer):
 
 
 def _metrics_wsgi(registry: Any, keys: tuple[str, ...]) -> Any:
-    """A WSGI app serving ``registry``; with ``keys``, only to a request with one of them as Bearer token."""
+    """A WSGI app serving ``registry``; with ``keys``, only to a request the app's own check
+    (:func:`~greentts.server.auth.authenticate`) lets through, answered in the app's error shape."""
     from prometheus_client import make_wsgi_app
 
     inner = make_wsgi_app(registry)
-    tokens = [f"Bearer {k}".encode() for k in keys]
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        given = environ.get("HTTP_AUTHORIZATION", "").encode()
-        if tokens and not any(hmac.compare_digest(given, t) for t in tokens):
-            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
-            return [b"a valid API key is required (Authorization: Bearer KEY)\n"]
+        try:
+            authenticate(keys, environ.get("HTTP_AUTHORIZATION", ""))
+        except HTTPError as exc:
+            body = json.dumps(error_body(exc.message, exc.type, exc.param, exc.code)).encode()
+            start_response(f"{exc.status} {HTTPStatus(exc.status).phrase}", [("Content-Type", "application/json"), *exc.headers.items()])
+            return [body]
         return inner(environ, start_response)
 
     return app
@@ -171,7 +177,7 @@ class Replica:
             raise RuntimeError(f"the models did not load: {self.server.state.load_error}")
         host = ray.util.get_node_ip_address()
         self.metrics_http = make_server(host, metrics_port, _metrics_wsgi(self.server.state.service.metrics.registry,
-                                                                     cfg.keys()),
+                                                                     () if cfg.public_ops else cfg.keys()),
                                    server_class=_MetricsServer, handler_class=_QuietHandler)
         threading.Thread(target=self.metrics_http.serve_forever, name="greentts-replica-metrics", daemon=True).start()
         target = f"{host}:{self.metrics_http.server_port}"
@@ -249,16 +255,17 @@ def deploy(cfg: ServerConfig, opts: RayServeOptions) -> None:
     from ray import serve
 
     _connect(opts.address)
-    cpus = ray.cluster_resources().get("CPU", 1.0)
-    if opts.replica_cpus > cpus:
-        raise InputError(f"--replica-cpus {opts.replica_cpus:g} is more than the cluster's {cpus:g} CPUs")
+    nodes = [float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1.0]
+    if opts.replica_cpus > max(nodes):
+        raise InputError(f"--replica-cpus {opts.replica_cpus:g} is more than any node of the cluster has (the "
+                         f"largest has {max(nodes):g} CPUs): a replica runs in one process on one node")
     directory(cfg.keep_reports)
     serve.start(http_options={"host": cfg.host, "port": cfg.port}, proxy_location="EveryNode")
     deployment = serve.deployment(serve.ingress()(Replica), name=APP,
                                   ray_actor_options={"num_cpus": opts.replica_cpus},
                                   max_ongoing_requests=cfg.max_requests + 16,  # our admission answers 429 first
                                   health_check_period_s=10, graceful_shutdown_timeout_s=10,
-                                  **opts.scaling(int(cpus // opts.replica_cpus)))
+                                  **opts.scaling(sum(int(c // opts.replica_cpus) for c in nodes)))
     try:
         serve.run(deployment.bind(replica_config(cfg, opts.replica_cpus)), name=APP, route_prefix="/")
     except RuntimeError as exc:  # DEPLOY_FAILED: the replicas' errors are in Serve's logs
