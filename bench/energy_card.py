@@ -53,6 +53,8 @@ class Config:
     concurrency: int
     format: str
     sample_rate: int
+    prompts: int = 0  # >0: a repeated-prompt workload, cycling through this many sentences of the corpus
+    audio_cache: bool = False  # the engine's audio cache on (a fresh folder per run)
 
     @property
     def backend(self) -> str:
@@ -69,6 +71,10 @@ CONFIGS = [
     Config("hibari 2x1 c4 wav24k", "eco", 2, 1, 4, "wav", 24000),
     Config("hibari 1x1 c1 wav24k", "eco", 1, 1, 1, "wav", 24000),
     Config("hibari 2x1 c4 mp3-22k", "eco", 2, 1, 4, "mp3", 22050),
+    # customer-service / IVR prompts: the same 40 sentences (20 en + 20 zh) again and again
+    Config("kokoro 2x1 c4 wav24k 40 prompts", "standard", 2, 1, 4, "wav", 24000, prompts=40),
+    Config("kokoro 2x1 c4 wav24k 40 prompts cached", "standard", 2, 1, 4, "wav", 24000, prompts=40,
+           audio_cache=True),
 ]
 TIER_ROWS = {"standard": "kokoro 2x1 c4 wav24k", "eco": "hibari 2x1 c4 wav24k"}  # each tier's default setup
 
@@ -104,8 +110,12 @@ def run_config(cfg: Config, reps: int, min_seconds: float) -> dict:
     from greentts import Engine
     from greentts.runtime.audio import encode
 
-    items = corpus(cfg.tier)
-    engine = Engine(workers=cfg.workers, threads_per_worker=cfg.threads, country=COUNTRY)
+    import tempfile
+
+    items = corpus(cfg.tier)[: cfg.prompts or None]
+    cache = tempfile.mkdtemp(prefix="greentts-card-audio-") if cfg.audio_cache else None
+    engine = Engine(workers=cfg.workers, threads_per_worker=cfg.threads, country=COUNTRY,
+                    audio_cache_mb=512 if cache else 0, audio_cache_dir=cache)
     engine.warm_up((cfg.tier,))
     firsts = []
     for _ in range(5):
@@ -125,12 +135,13 @@ def run_config(cfg: Config, reps: int, min_seconds: float) -> dict:
             "first_audio_s": statistics.median(firsts), "idle_watts": engine.accountant.idle_watts,
             "meter": engine.accountant.meter.name, "method": engine.accountant.meter.method,
             "grid": engine.carbon.label, "gco2e_per_kwh": engine.carbon.gco2e_per_kwh,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "audio_cache": engine.audio_cache_stats()}
 
 
 def _window(engine, cfg: Config, items: list[tuple[str, str]], min_seconds: float, encode) -> dict:
     lock = threading.Lock()
-    state = {"next": 0, "audio_s": 0.0, "sentences": 0, "request_j": 0.0, "bytes": 0}
+    state = {"next": 0, "audio_s": 0.0, "sentences": 0, "request_j": 0.0, "bytes": 0, "avoided_j": 0.0, "hits": 0}
     errors: list[BaseException] = []
     deadline = [0.0]
 
@@ -149,6 +160,8 @@ def _window(engine, cfg: Config, items: list[tuple[str, str]], min_seconds: floa
                     state["sentences"] += 1
                     state["request_j"] += r.energy.joules
                     state["bytes"] += len(data)
+                    state["avoided_j"] += r.energy.avoided_joules
+                    state["hits"] += r.energy.cache == "hit"
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -185,7 +198,7 @@ def _window(engine, cfg: Config, items: list[tuple[str, str]], min_seconds: floa
             "codecarbon_kwh_per_1000_sentences": None if cc_kwh is None else 1000 * cc_kwh / n,
             "ours_without_idle_share_kwh_per_1000_sentences": 1000 * (total_j - idle_share_j) / 3.6e6 / n,
             "conservation_error_j": abs(total_j - (after.attributed_j - before.attributed_j) - idle_j),
-            "bytes": state["bytes"]}
+            "bytes": state["bytes"], "avoided_j": state["avoided_j"], "hit_fraction": state["hits"] / n}
 
 
 def _cpu_s() -> float:
@@ -211,6 +224,11 @@ def summarize(raw: dict) -> dict:
     row["codecarbon_kwh_per_1000_sentences"] = _stats(cc) if all(v is not None for v in cc) else None
     row["ours_without_idle_share_kwh_per_1000_sentences"] = _stats(
         [w["ours_without_idle_share_kwh_per_1000_sentences"] for w in raw["windows"]])
+    if raw["config"].get("prompts"):
+        for key in ("avoided_j", "hit_fraction"):
+            row[key] = _stats([w.get(key, 0.0) for w in raw["windows"]])
+        row["avoided_j_per_1000_sentences"] = _stats(
+            [1000 * w.get("avoided_j", 0.0) / w["sentences"] for w in raw["windows"]])
     return row
 
 
@@ -246,6 +264,18 @@ def markdown(card: dict) -> str:
             f"{_fmt(r['request_j_per_audio_s'])} | {_fmt(r['kwh_per_1000_sentences'])} | "
             f"{_fmt(r['gco2e_per_1000_sentences'])} | {r['first_audio_s']:.3f} | {r['peak_rss_mb']:.0f} | {cc} | "
             f"{_fmt(r['ours_without_idle_share_kwh_per_1000_sentences'])} |")
+    prompt_rows = [r for r in card["rows"] if r.get("prompts")]
+    if prompt_rows:
+        lines += ["", f"Repeated prompts (rows named *N prompts*): the same {prompt_rows[0]['prompts']} sentences "
+                  "(half English, half Mandarin) requested again and again, as an IVR menu or a UI would; *cached* "
+                  "runs with the audio cache on (`EngineConfig(audio_cache_mb=512)`, a fresh folder, so its first "
+                  "window includes the first renderings). Energy avoided = what the segments read back cost when "
+                  "first rendered (estimated the same way), not spent again:", ""]
+        for r in prompt_rows:
+            lines.append(f"- **{r['name']}**: {_fmt(r['j_per_audio_s'])} J per audio second, "
+                         f"{_fmt(r['kwh_per_1000_sentences'])} kWh per 1000 sentences, requests served wholly "
+                         f"from the cache {_fmt(r['hit_fraction'], 2)}, energy avoided "
+                         f"{_fmt(r['avoided_j_per_1000_sentences'])} J per 1000 sentences")
     lines += ["", "Tier figures used by `tier=\"auto\"` (from each tier's default setup):", ""]
     for tier, row in card["tiers"].items():
         lines.append(f"- **{tier}** ({row['config']}): {row['j_per_audio_s']:.3g} J per audio second, "
@@ -301,6 +331,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "energy-card")
     ap.add_argument("--update-package", action="store_true", help="write src/greentts/data/tier_energy.json")
     ap.add_argument("--from-json", type=Path, help="only re-render the Markdown and the chart from a card's JSON")
+    ap.add_argument("--merge", action="store_true", help="keep the rows of the existing card (--out .json) that "
+                    "this run does not measure (e.g. --only 'kokoro 2x1 c4 wav24k 40 prompts cached' --merge)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.from_json:
@@ -330,6 +362,10 @@ def main() -> None:
         print(f"{cfg.name:26s} RTF {_fmt(r['rtf'])}  J/audio-s {_fmt(r['j_per_audio_s'])}  kWh/1000 "
               f"{_fmt(r['kwh_per_1000_sentences'])}  ({time.perf_counter() - t:.0f} s)", flush=True)
     first = raws[0]
+    if args.merge and args.out.with_suffix(".json").is_file():
+        old = json.loads(args.out.with_suffix(".json").read_text())
+        fresh = {r["name"]: r for r in rows}
+        rows = [fresh.pop(r["name"], r) for r in old["rows"]] + list(fresh.values())
     tiers = {tier: {"config": name, **{k: next(r for r in rows if r["name"] == name)[k]["median"]
                                         for k in ("j_per_audio_s", "kwh_per_1000_sentences",
                                                   "gco2e_per_1000_sentences")},

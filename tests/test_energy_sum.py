@@ -9,7 +9,9 @@ def _report(joules: float, method: str) -> EnergyReport:
 
 def test_sums_reports_and_dicts_with_one_rule_for_the_method():
     total = EnergySum()
-    assert total.as_dict() == {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": ""}
+    assert total.as_dict() == {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": "", "cache": "off",
+                               "cache_hits": 0, "cache_misses": 0, "avoided_joules": 0.0, "avoided_gco2e": 0.0,
+                               "avoided_method": ""}
     total.add(_report(10.0, "estimated"))
     total.add(None)  # a stream that reported nothing
     total.add(_report(5.0, "estimated").as_dict())
@@ -23,3 +25,13 @@ def test_a_mixed_part_makes_the_whole_mixed():
     total = EnergySum()
     total.add(_report(1.0, "mixed"))
     assert total.method == "mixed"
+
+
+def test_what_the_audio_cache_avoided_is_summed_apart_from_what_was_spent():
+    total = EnergySum()
+    total.add({"joules": 1.0, "kwh": 0.0, "gco2e": 0.0, "method": "estimated", "cache_hits": 2, "cache_misses": 0,
+               "avoided_joules": 9.0, "avoided_gco2e": 0.001, "avoided_method": "estimated"})
+    total.add({"joules": 4.0, "kwh": 0.0, "gco2e": 0.0, "method": "estimated", "cache_hits": 0, "cache_misses": 3})
+    d = total.as_dict()
+    assert d["joules"] == 5.0 and d["avoided_joules"] == 9.0 and d["avoided_method"] == "estimated"
+    assert (d["cache"], d["cache_hits"], d["cache_misses"]) == ("partial", 2, 3)

@@ -57,6 +57,11 @@ class EngineConfig(_Strict):
     grid_gco2_per_kwh: float | None = Field(None, ge=0.0, le=2000.0, description="explicit grid intensity")
     pue: float = Field(1.0, ge=1.0, le=3.0, description="data-centre power usage effectiveness")
     ledger: Path | None = Field(None, description="SQLite file recording every request's energy")
+    # the audio cache (see docs/energy.md#audio-cache): rendered segments reused across requests
+    audio_cache_mb: float = Field(0.0, ge=0.0, le=1_000_000.0, description="cap of the on-disk audio cache in "
+                                  "MB (0: no cache); a segment spoken again is read back, not rendered")
+    audio_cache_dir: Path | None = Field(None, description="where the audio cache lives (default "
+                                         "<cache_dir>/audio); processes may share one")
 
 
 class SynthesisSettings(_Strict):
@@ -85,6 +90,8 @@ class SynthesisSettings(_Strict):
         "auto", description="text, ssml (the SSML subset in docs/ssml.md), or auto: SSML when it starts with <speak")
     ssml_strict: bool = Field(True, description="unknown SSML elements are an error (false: read their text, "
                                                 "report them in skipped)")
+    audio_cache: bool = Field(True, description="use the engine's audio cache, if it has one (false: render "
+                              "every segment afresh and store nothing)")
 
 
 class DialogueSettings(_Strict):

@@ -1,8 +1,8 @@
 """Options shared by the commands, defined once, and the helpers every command uses.
 
 Typer reads options from a function's signature; :func:`with_energy` adds the energy-and-carbon group
-(``--country --grid-gco2-per-kwh --pue --ledger --meter``) to a command's signature and hands the
-command one :class:`EnergyOptions` instead of five parameters.
+(``--country --grid-gco2-per-kwh --pue --ledger --meter --audio-cache-mb --audio-cache-dir``) to a
+command's signature and hands the command one :class:`EnergyOptions` instead of seven parameters.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import typer
 
 from ..errors import GreenTTSError, InputError
 
-__all__ = ["LEDGER_ENV", "EnergyOptions", "with_energy", "fail", "read_text", "settings", "VOICE", "LANG",
+__all__ = ["AUDIO_CACHE_ENV", "LEDGER_ENV", "EnergyOptions", "with_energy", "fail", "read_text", "settings", "VOICE", "LANG",
            "SPEED", "TIER", "SAMPLE_RATE", "SUBTYPE", "DICTIONARY", "QUIET", "NO_SUBTITLES", "VOICES_DIR"]
 
 LEDGER_ENV = "GREENTTS_LEDGER"
+AUDIO_CACHE_ENV = "GREENTTS_AUDIO_CACHE_MB"
 _ENERGY_PANEL = "Energy and carbon"
 
 VOICE = typer.Option(None, "--voice", help="voice name (greentts voices), an enrolled voice or a blend such as "
@@ -49,13 +50,22 @@ class EnergyOptions:
     pue: float = 1.0
     ledger: Optional[Path] = None
     meter: str = "auto"
+    audio_cache_mb: Optional[float] = None
+    audio_cache_dir: Optional[Path] = None
 
     def config(self) -> dict[str, Any]:
         """The :class:`~greentts.settings.EngineConfig` fields these options set (the ledger also from
-        ``$GREENTTS_LEDGER``); fields left at None are left out, so the engine's defaults apply."""
+        ``$GREENTTS_LEDGER``, the audio cache from ``$GREENTTS_AUDIO_CACHE_MB``); fields left at None are
+        left out, so the engine's defaults apply."""
         ledger = self.ledger or (Path(os.environ[LEDGER_ENV]) if os.environ.get(LEDGER_ENV) else None)
+        cache_mb = self.audio_cache_mb
+        if cache_mb is None and os.environ.get(AUDIO_CACHE_ENV):
+            try:
+                cache_mb = float(os.environ[AUDIO_CACHE_ENV])
+            except ValueError:
+                fail(InputError(f"${AUDIO_CACHE_ENV}={os.environ[AUDIO_CACHE_ENV]!r} is not a number of MB"))
         out = {"country": self.country, "grid_gco2_per_kwh": self.grid, "pue": self.pue, "ledger": ledger,
-               "energy_meter": self.meter}
+               "energy_meter": self.meter, "audio_cache_mb": cache_mb, "audio_cache_dir": self.audio_cache_dir}
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -73,13 +83,19 @@ _ENERGY_PARAMS = [
                                                   help=f"record energy in this SQLite ledger (or set ${LEDGER_ENV})")),
     _param("meter", str, typer.Option("auto", "--meter", rich_help_panel=_ENERGY_PANEL,
                                       help="energy meter: auto | nvml | rapl | cpu")),
+    _param("audio_cache_mb", Optional[float], typer.Option(
+        None, "--audio-cache-mb", rich_help_panel=_ENERGY_PANEL,
+        help=f"reuse rendered audio from an on-disk cache of this many MB (or set ${AUDIO_CACHE_ENV}; 0: off)")),
+    _param("audio_cache_dir", Optional[Path], typer.Option(
+        None, "--audio-cache-dir", rich_help_panel=_ENERGY_PANEL,
+        help="where the audio cache lives (default ~/.cache/greentts/audio; processes may share it)")),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def with_energy(command: F) -> F:
-    """Give ``command`` (which takes ``energy: EnergyOptions``) the five energy options."""
+    """Give ``command`` (which takes ``energy: EnergyOptions``) the energy options."""
     sig = inspect.signature(command)
     params = [p for name, p in sig.parameters.items() if name != "energy"] + _ENERGY_PARAMS
 

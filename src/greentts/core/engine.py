@@ -22,6 +22,7 @@ from ..energy.carbon import CarbonFactors
 from ..energy.ledger import Ledger
 from ..energy.meter import CpuTimeMeter, EnergyMeter, auto_meter
 from ..errors import EngineClosed, InputError
+from ..models.assets import default_cache_dir
 from ..models.base import Backend, BackendSession
 from ..models.hibari import HibariBackend
 from ..models.kokoro import KokoroBackend
@@ -32,6 +33,7 @@ from ..text.frontend import Frontend, Plan, Segment
 from ..text.lexicon import Lexicon
 from ..voice import Voice
 from ..voices.store import VoiceStore, default_voices_dir
+from .audio_cache import SegmentCache
 from .policy import RequestPolicy
 from .stream import SegmentOutput, StreamRuntime, SynthesisStream
 
@@ -111,10 +113,18 @@ class EngineCore:
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
                                             self.startup_energy), self.config.queue_size,
             latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
+        self.audio_cache = self._audio_cache()
         self.policy = RequestPolicy(self.config, self.voices, self.backends, self.frontend,
                                     lambda voice, path: self._clip_prosody(voice, path))
         self._closed = False
         self._lock = threading.Lock()
+
+    def _audio_cache(self) -> SegmentCache | None:
+        c = self.config
+        if c.audio_cache_mb <= 0:
+            return None
+        where = c.audio_cache_dir or Path(c.cache_dir or default_cache_dir()) / "audio"
+        return SegmentCache(Path(where).expanduser(), int(c.audio_cache_mb * 1e6), self.accountant)
 
     def _meter(self) -> EnergyMeter:
         c = self.config
@@ -195,6 +205,10 @@ class EngineCore:
         """Scheduler state: workers, busy workers, segments waiting."""
         return {"workers": self.workers, "busy_workers": self._scheduler.busy,
                 "queue_depth": self._scheduler.queue_depth}
+
+    def audio_cache_stats(self) -> dict[str, Any] | None:
+        """The audio cache's counters (this process), size and energy avoided; None without a cache."""
+        return None if self.audio_cache is None else self.audio_cache.stats()
 
     def energy(self) -> EnergyTotals:
         """Energy since the engine started, per device: total = idle + attributed + in flight.
@@ -312,6 +326,12 @@ class EngineCore:
         The segment is one unit of energy accounting, charged to ``tally`` (its request).
         """
         rate = self.backends[backend].sample_rate
+        speed, seed = speed or s.speed, s.seed + seg.index
+        cache, key = (self.audio_cache if s.audio_cache else None), ""
+        if cache is not None:  # a hit is a finished future: it streams at once, nothing is rendered
+            key, hit = cache.lookup(self.backends[backend], seg.ids, voice, speed, seed, tally)
+            if hit is not None:
+                return hit
 
         def task(worker: _Worker, threads: int | None = None) -> SegmentOutput:
             session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
@@ -319,11 +339,14 @@ class EngineCore:
                 t = time.perf_counter()
                 timed = getattr(session, "synthesize_timed", None)
                 if timed is not None:
-                    audio, durations = timed(seg.ids, voice, speed or s.speed, s.seed + seg.index)
+                    audio, durations = timed(seg.ids, voice, speed, seed)
                 else:
-                    audio, durations = session.synthesize(seg.ids, voice, speed or s.speed, s.seed + seg.index), None
+                    audio, durations = session.synthesize(seg.ids, voice, speed, seed), None
                 unit.assign((tally, len(audio) / rate))
-                return audio, time.perf_counter() - t, durations
+                out = audio, time.perf_counter() - t, durations
+            if cache is not None:  # with what it cost: a later hit reports it as avoided
+                cache.save(key, out, unit.joules, self.accountant.meter.method, tally)
+            return out
 
         if fast_lane and self.fast_lane:
             fut = self._scheduler.try_submit_exclusive(lambda w: task(w, self.latency_threads))

@@ -159,7 +159,7 @@ class SynthesisStream:
             "sentences": max(1, self._sentences), "segments": len(self.segments), "audio_s": position,
             "wall_s": self.timings.get("total_s", 0.0), "status": status, "joules": e.joules, "kwh": e.kwh, "gco2e": e.gco2e,
             "method": e.method, "devices": e.devices, "gco2e_per_kwh": e.gco2e_per_kwh, "pue": e.pue,
-            "grid": e.grid})
+            "grid": e.grid, "cache": e.cache, "avoided_j": e.avoided_joules})
 
     def _run(self) -> Iterator[AudioChunk]:
         rt, s = self._rt, self.settings

@@ -27,7 +27,7 @@ from typing import Any
 from .carbon import CarbonFactors
 from .meter import EnergyMeter, Reading
 
-__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "combine_reports", "EnergyTally", "EnergyTotals", "Unit"]
+__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "cache_status", "combine_reports", "EnergyTally", "EnergyTotals", "Unit"]
 
 _log = logging.getLogger("greentts.energy")
 
@@ -45,11 +45,22 @@ def _add(into: dict[str, float], part: dict[str, float], scale: float = 1.0) -> 
 
 
 class EnergyTally:
-    """What one request has been charged so far (joules per device), plus the audio it received."""
+    """What one request has been charged so far (joules per device), plus the audio it received, and
+    what the audio cache saved it: segments served from the cache (``cache_hits``) with the joules their
+    first rendering cost (``avoided_j``, by the methods in ``avoided_methods``), and segments rendered
+    with the cache on (``cache_misses``)."""
 
     def __init__(self) -> None:
         self.joules: dict[str, float] = {}
         self.audio_s = 0.0
+        self.cache_hits = self.cache_misses = 0
+        self.avoided_j = 0.0
+        self.avoided_methods: set[str] = set()
+
+    def cache_hit(self, joules: float, method: str) -> None:
+        self.cache_hits += 1
+        self.avoided_j += joules
+        self.avoided_methods.add(method)
 
     @property
     def total_j(self) -> float:
@@ -98,6 +109,14 @@ class EnergyReport:
     pue: float
     grid: str  # where the grid intensity comes from
     meter: str
+    # the audio cache: "off" (not used), "miss" (every segment rendered), "hit" (every segment from the
+    # cache), "partial"; what the cached segments cost when first rendered (not spent again: not in joules)
+    cache: str = "off"
+    cache_hits: int = 0
+    cache_misses: int = 0
+    avoided_joules: float = 0.0
+    avoided_gco2e: float = 0.0
+    avoided_method: str = ""  # how the avoided joules were known when they were spent: measured | estimated
 
     @property
     def joules_per_audio_s(self) -> float:
@@ -122,7 +141,10 @@ class EnergySum:
 
     def __init__(self) -> None:
         self.joules = self.kwh = self.gco2e = 0.0
+        self.avoided_joules = self.avoided_gco2e = 0.0
+        self.cache_hits = self.cache_misses = 0
         self._methods: set[str] = set()
+        self._avoided_methods: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, energy: EnergyReport | dict[str, Any] | None) -> None:
@@ -134,8 +156,14 @@ class EnergySum:
             self.joules += float(get("joules", 0.0) or 0.0)
             self.kwh += float(get("kwh", 0.0) or 0.0)
             self.gco2e += float(get("gco2e", 0.0) or 0.0)
+            self.avoided_joules += float(get("avoided_joules", 0.0) or 0.0)
+            self.avoided_gco2e += float(get("avoided_gco2e", 0.0) or 0.0)
+            self.cache_hits += int(get("cache_hits", 0) or 0)
+            self.cache_misses += int(get("cache_misses", 0) or 0)
             if get("method"):
                 self._methods.add(str(get("method")))
+            if get("avoided_method"):
+                self._avoided_methods.add(str(get("avoided_method")))
 
     @property
     def method(self) -> str:
@@ -143,8 +171,25 @@ class EnergySum:
             return "mixed" if len(self._methods) > 1 else next(iter(self._methods), "")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": self.method}
+        method = self.method
+        with self._lock:
+            am = self._avoided_methods
+            avoided_method = "mixed" if len(am) > 1 else next(iter(am), "")
+            hits, misses = self.cache_hits, self.cache_misses
+            return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": method,
+                    "cache": cache_status(hits, misses), "cache_hits": hits, "cache_misses": misses,
+                    "avoided_joules": self.avoided_joules, "avoided_gco2e": self.avoided_gco2e,
+                    "avoided_method": avoided_method}
 
+def _one_method(methods: set[str]) -> str:
+    return "mixed" if len(methods) > 1 else next(iter(methods), "")
+
+
+def cache_status(hits: int, misses: int) -> str:
+    """"off" when the cache was not used, else "hit" (all segments from it), "miss" (none) or "partial"."""
+    if not hits and not misses:
+        return "off"
+    return "hit" if not misses else "miss" if not hits else "partial"
 
 
 def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -320,7 +365,10 @@ class EnergyAccountant:
             method=used.pop() if len(used) == 1 else "mixed",
             devices={d: {"joules": j, "method": methods.get(d, self.meter.method)} for d, j in joules.items()},
             audio_s=tally.audio_s, gco2e_per_kwh=self.carbon.gco2e_per_kwh, pue=self.carbon.pue,
-            grid=self.carbon.label, meter=getattr(self.meter, "name", type(self.meter).__name__))
+            grid=self.carbon.label, meter=getattr(self.meter, "name", type(self.meter).__name__),
+            cache=cache_status(tally.cache_hits, tally.cache_misses), cache_hits=tally.cache_hits,
+            cache_misses=tally.cache_misses, avoided_joules=tally.avoided_j,
+            avoided_gco2e=self.carbon.gco2e(tally.avoided_j), avoided_method=_one_method(tally.avoided_methods))
 
     # -- internals (lock held) ---------------------------------------------------------------------
 

@@ -23,7 +23,10 @@ from ..errors import InputError
 __all__ = ["Ledger", "summarize"]
 
 _log = logging.getLogger("greentts.energy")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: requests.cache and requests.avoided_j (the audio cache); a version-1 file is upgraded
+
+_UPGRADE_1_TO_2 = ("ALTER TABLE requests ADD COLUMN cache TEXT NOT NULL DEFAULT 'off'",
+                   "ALTER TABLE requests ADD COLUMN avoided_j REAL NOT NULL DEFAULT 0")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS requests (
     chars INTEGER NOT NULL, sentences INTEGER NOT NULL, segments INTEGER NOT NULL,
     audio_s REAL NOT NULL, wall_s REAL NOT NULL, status TEXT NOT NULL,
     joules REAL NOT NULL, kwh REAL NOT NULL, gco2e REAL NOT NULL, method TEXT NOT NULL,
-    devices TEXT NOT NULL, gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL, grid TEXT NOT NULL
+    devices TEXT NOT NULL, gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL, grid TEXT NOT NULL,
+    cache TEXT NOT NULL DEFAULT 'off', avoided_j REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY, started REAL NOT NULL, updated REAL NOT NULL, meter TEXT NOT NULL,
@@ -55,9 +59,12 @@ class Ledger:
             with self._connect() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-                if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
+                if version not in (0, 1, SCHEMA_VERSION) or (version == 0 and tables):
                     raise InputError(f"energy ledger {self.path} has schema version {version}, this greentts "
                                      f"writes version {SCHEMA_VERSION}; use a new file")
+                if version == 1:  # same rows, two more columns: earlier requests read as cache "off"
+                    for sql in _UPGRADE_1_TO_2:
+                        db.execute(sql)
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             with closing(sqlite3.connect(self.path, timeout=30)) as db:
@@ -76,10 +83,11 @@ class Ledger:
 
     def record(self, row: dict[str, Any]) -> bool:
         """Add one request's row; False (and a warning) if the write failed."""
-        row = {**row, "ts": row.get("ts", time.time()), "session": self.session,
+        row = {"cache": "off", "avoided_j": 0.0, **row, "ts": row.get("ts", time.time()), "session": self.session,
                "devices": json.dumps(row["devices"], sort_keys=True)}
         cols = ("ts", "session", "voice", "backend", "tier", "lang", "chars", "sentences", "segments", "audio_s",
-                "wall_s", "status", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid")
+                "wall_s", "status", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid",
+                "cache", "avoided_j")
         return self._write(f"INSERT INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            [row[c] for c in cols])
 
@@ -114,9 +122,11 @@ def summarize(path: str | Path) -> dict[str, Any]:
         try:
             groups = db.execute(
                 "SELECT voice, backend, tier, COUNT(*), SUM(sentences), SUM(audio_s), SUM(joules), SUM(gco2e), "
-                "GROUP_CONCAT(DISTINCT method), SUM(status != 'complete') FROM requests "
+                "GROUP_CONCAT(DISTINCT method), SUM(status != 'complete'), SUM(avoided_j), SUM(cache = 'hit') "
+                "FROM requests "
                 "GROUP BY voice, backend, tier ORDER BY backend, tier, voice").fetchall()
-            requests_j = db.execute("SELECT COALESCE(SUM(joules),0) FROM requests").fetchone()[0]
+            requests_j, avoided_j = db.execute(
+                "SELECT COALESCE(SUM(joules),0), COALESCE(SUM(avoided_j),0) FROM requests").fetchone()
             sessions = db.execute("SELECT COUNT(*), COALESCE(SUM(wall_s),0), COALESCE(SUM(total_j),0), "
                                   "COALESCE(SUM(idle_j),0), COALESCE(SUM(attributed_j),0), "
                                   "COALESCE(SUM(startup_j),0) FROM sessions").fetchone()
@@ -127,16 +137,17 @@ def summarize(path: str | Path) -> dict[str, Any]:
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{path} is not a greentts energy ledger: {exc}") from None
     rows = []
-    for voice, backend, tier, n, sentences, audio_s, joules, gco2e, methods, incomplete in groups:
+    for voice, backend, tier, n, sentences, audio_s, joules, gco2e, methods, incomplete, avoided, hits in groups:
         kwh = joules / 3.6e6
         rows.append({
             "voice": voice, "backend": backend, "tier": tier, "requests": n, "sentences": sentences,
             "audio_s": audio_s, "joules": joules, "method": methods, "incomplete": incomplete,
+            "avoided_joules": avoided, "cache_hits": hits,
             "j_per_audio_s": joules / audio_s if audio_s else 0.0,
             "kwh_per_1000_sentences": 1000 * kwh / sentences if sentences else 0.0,
             "gco2e_per_1000_sentences": 1000 * gco2e / sentences if sentences else 0.0,
         })
     n_sessions, wall_s, total_j, idle_j, attributed_j, startup_j = sessions
-    return {"groups": rows, "requests_j": requests_j,
+    return {"groups": rows, "requests_j": requests_j, "avoided_j": avoided_j,
             "sessions": {"count": n_sessions, "wall_s": wall_s, "total_j": total_j, "idle_j": idle_j,
                          "attributed_j": attributed_j, "startup_j": startup_j}}

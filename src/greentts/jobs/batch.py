@@ -330,9 +330,13 @@ def _finish_copy(out_dir: Path, task: Task, outcome: tuple[Task, dict[str, Any]]
         _finish_failed(task, f"cannot copy {first.output}: {exc}", manifest, summary, notify)
         return
     summary.reused += 1
-    method = (fields.get("energy") or {}).get("method", "")
+    spent = fields.get("energy") or {}  # what rendering it cost (and what that rendering itself avoided)
+    avoided = float(spent.get("joules", 0.0) or 0.0) + float(spent.get("avoided_joules", 0.0) or 0.0)
+    avoided_g = float(spent.get("gco2e", 0.0) or 0.0) + float(spent.get("avoided_gco2e", 0.0) or 0.0)
     reused = {**fields, "reused_from": first.output, "timings": {"copied": True},
-              "energy": {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": method, "reused_from": first.output}}
+              "energy": {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": spent.get("method", ""),
+                         "reused_from": first.output, "cache": "hit", "avoided_joules": avoided,
+                         "avoided_gco2e": avoided_g, "avoided_method": spent.get("method", "")}}
     _finish_ok(out_dir, task, data, reused, manifest, summary, notify)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..voice import Voice
 
-__all__ = ["Backend", "BackendSession", "ort_session"]
+__all__ = ["Backend", "BackendSession", "audio_digest", "ort_session", "runtime_version"]
 
 
 @runtime_checkable
@@ -35,6 +35,45 @@ class Backend(Protocol):
     def load(self) -> None:
         """Locate/verify weights now (otherwise done by the first session)."""
         ...
+
+    def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int) -> str:
+        """A digest of everything that decides this backend's audio for these inputs (model, runtime,
+        ids, the voice data it reads, speed, and the seed if it uses one): equal keys, equal samples.
+        The audio cache stores rendered segments under it."""
+        ...
+
+
+def audio_digest(*parts: bytes | str | float | int | np.ndarray | Sequence[int] | None) -> str:
+    """sha256 over ``parts``, each length-prefixed (so no two different part lists collide); numbers as
+    their float32/int64 bytes (what the models are fed), arrays as dtype, shape and bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in parts:
+        if p is None:
+            b = b"\x00none"
+        elif isinstance(p, str):
+            b = p.encode("utf-8")
+        elif isinstance(p, bytes):
+            b = p
+        elif isinstance(p, np.ndarray):
+            b = f"{p.dtype.str}{p.shape}".encode() + np.ascontiguousarray(p).tobytes()
+        elif isinstance(p, float):
+            b = np.float32(p).tobytes()
+        elif isinstance(p, int):
+            b = np.int64(p).tobytes()
+        else:
+            b = np.asarray(p, dtype=np.int64).tobytes()
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def runtime_version() -> str:
+    """The onnxruntime version (its kernels decide the last bits of the audio)."""
+    import onnxruntime as ort
+
+    return str(ort.__version__)
 
 
 def ort_session(path: str, threads: int):  # noqa: ANN201 - onnxruntime has no types

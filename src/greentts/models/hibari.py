@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError, ModelError, VoiceError
 from ..voice import Voice
 from .assets import hibari_model_path
-from .base import ort_session
+from .base import audio_digest, ort_session, runtime_version
 
 __all__ = ["HibariBackend"]
 
@@ -31,6 +31,13 @@ class HibariBackend:
     def new_session(self, threads: int) -> _HibariSession:
         self.load()
         return _HibariSession(ort_session(str(self._path), threads))
+
+    def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> str:
+        """hibari speaks one voice (it reads no table) and draws its noise from ``seed``."""
+        from importlib.metadata import version
+
+        return audio_digest("hibari", version("hibari-tts"), runtime_version(), voice.name, list(ids),
+                            float(speed), int(seed))
 
 
 class _HibariSession:

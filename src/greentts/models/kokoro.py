@@ -10,9 +10,9 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..voice import Voice
-from .assets import kokoro_fast_model_path, kokoro_model_path
-from .base import ort_session
-from .optimize import ADAIN_DIM, ADAIN_INPUT
+from .assets import KOKORO_SHA256, kokoro_fast_model_path, kokoro_model_path
+from .base import audio_digest, ort_session, runtime_version
+from .optimize import ADAIN_DIM, ADAIN_INPUT, REWRITE_VERSION
 
 __all__ = ["KokoroBackend", "SAMPLE_RATE"]
 
@@ -48,6 +48,12 @@ class KokoroBackend:
 
     def new_session(self, threads: int) -> _KokoroSession:
         return _KokoroSession(ort_session(str(self.model_path), threads))
+
+    def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> str:
+        """Kokoro reads the style row for ``len(ids)`` and the AdaIN offsets; it ignores ``seed``."""
+        graph = f"{self.graph}:{REWRITE_VERSION}" if self.graph == "im2col" else self.graph
+        return audio_digest("kokoro", KOKORO_SHA256, graph, runtime_version(), list(ids),
+                            np.asarray(voice.style(len(ids)), np.float32), voice.adain, float(speed))
 
 
 class _KokoroSession:

@@ -73,10 +73,13 @@ class AtomicFile:
                 os.fsync(f.fileno())
         self._synced = True
 
-    def commit(self, before_rename: Callable[[], None] | None = None) -> Path:
+    def commit(self, before_rename: Callable[[], None] | None = None, *, sync: bool = True) -> Path:
         """fsync the temporary file, call ``before_rename()`` (batch jobs record the file in their
-        manifest before it appears), then rename it onto ``path`` (a folder replaces the old one)."""
-        self.sync()
+        manifest before it appears), then rename it onto ``path`` (a folder replaces the old one).
+        ``sync=False`` skips the fsync, for files whose readers verify them (a cache entry torn by a
+        power cut fails its checksum): the rename is still atomic for every other process."""
+        if sync:
+            self.sync()
         if before_rename is not None:
             before_rename()
         if self.directory and self.path.exists():
@@ -103,13 +106,13 @@ class AtomicFile:
 
 
 def write_atomic(path: str | Path, data: bytes | str | Callable[[IO[bytes]], object],
-                 before_rename: Callable[[], None] | None = None) -> Path:
+                 before_rename: Callable[[], None] | None = None, *, sync: bool = True) -> Path:
     """Write ``data`` (bytes, text as UTF-8, or a callable given the open binary file) to ``path``
-    atomically; see :class:`AtomicFile`."""
+    atomically; see :class:`AtomicFile` (and its ``commit`` for ``sync``)."""
     with AtomicFile(path) as af:
         with af.open("wb") as f:
             if callable(data):
                 data(f)
             else:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        return af.commit(before_rename)
+        return af.commit(before_rename, sync=sync)

@@ -30,6 +30,13 @@ class Metrics:
                                 ["method", "backend"], registry=r)
         self.gco2e = Counter("greentts_gco2e_total", "emissions attributed to requests (grams CO2e)",
                              ["backend"], registry=r)
+        self.avoided_j = Counter("greentts_energy_avoided_joules_total", "energy not spent: what the segments "
+                                 "served from the audio cache cost when first rendered", ["method", "backend"],
+                                 registry=r)
+        self.cache_requests = Counter("greentts_audio_cache_requests_total", "requests by how the audio cache "
+                                      "served them (hit: every segment, partial, miss: none)", ["result"], registry=r)
+        Gauge("greentts_audio_cache_bytes", "size of the on-disk audio cache as this process last saw it",
+              registry=r).set_function(lambda: (engine.audio_cache_stats() or {}).get("bytes", 0))
         self.in_flight = Gauge("greentts_requests_in_flight", "speech requests admitted and not finished",
                                registry=r)
         self.rejected = Counter("greentts_rejected_total", "speech requests refused with 429", registry=r)
@@ -57,6 +64,12 @@ class Metrics:
         if record.energy is not None:
             self.energy_j.labels(record.energy["method"], record.backend).inc(record.energy["joules"])
             self.gco2e.labels(record.backend).inc(record.energy["gco2e"])
+            cache = record.energy.get("cache", "off")
+            if cache != "off":
+                self.cache_requests.labels(cache).inc()
+            if record.energy.get("avoided_joules"):
+                self.avoided_j.labels(record.energy.get("avoided_method") or record.energy["method"],
+                                      record.backend).inc(record.energy["avoided_joules"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

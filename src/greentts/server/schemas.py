@@ -57,6 +57,8 @@ class SpeechRequest(BaseModel):
     input_format: Literal["auto", "text", "ssml"] = Field(
         "auto", description="ssml: input is SSML (docs/ssml.md); auto: SSML when input starts with <speak")
     ssml_strict: bool = Field(True, description="unknown SSML elements are a 400 (false: read and report them)")
+    cache: bool = Field(True, description="false: render afresh, neither reading nor filling the server's audio "
+                        "cache (when it has one: --audio-cache-mb)")
 
 
 class DialogueRequest(BaseModel):

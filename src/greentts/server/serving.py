@@ -184,7 +184,7 @@ class SpeechService:
             notes.append(f"voice {req.voice}->{OPENAI_VOICES[req.voice]}")
         s: dict[str, Any] = {"voice": self.resolve_voice(req.voice, ns), "lang": req.language,
                              "tier": req.tier or MODELS[req.model], "speed": req.speed, "sample_rate": req.sample_rate,
-                             "prosody": prosody, "pronunciations": tuple(req.pronunciations),
+                             "prosody": prosody, "pronunciations": tuple(req.pronunciations), "audio_cache": req.cache,
                              "input_format": req.input_format, "ssml_strict": req.ssml_strict}
         return s, notes
 
@@ -379,7 +379,8 @@ class SpeechService:
         if e is not None:
             h.update({"x-greentts-energy-joules": f"{e['joules']:.6g}", "x-greentts-energy-kwh": f"{e['kwh']:.6g}",
                       "x-greentts-gco2e": f"{e['gco2e']:.6g}", "x-greentts-energy-method": e["method"],
-                      "x-greentts-audio-seconds": f"{record.audio_s:.4f}"})
+                      "x-greentts-audio-seconds": f"{record.audio_s:.4f}", "x-greentts-cache": e.get("cache", "off"),
+                      "x-greentts-energy-avoided-joules": f"{e.get('avoided_joules', 0.0):.6g}"})
             if record.total_s and record.audio_s:
                 h["x-greentts-rtf"] = f"{record.total_s / record.audio_s:.4f}"
         return h
