@@ -9,6 +9,9 @@ and G2P (greentts' frontend, one sentence per segment), so they do identical mod
              scheduling, the lossless im2col rewrite of the graph: bit-identical audio).
 * engine-original-graph: the same engine on the graph exactly as shipped, to separate the
              scheduling gain from the graph-rewrite gain.
+* engine-own-sessions: the engine with a model session of its own per worker
+             (``share_sessions=False``, the behaviour before issue 20), to show what sharing one
+             session per thread count saves in memory and costs (or not) in throughput.
 
 Each measurement runs in its own subprocess (so peak RSS is per pipeline), alternating
 reference/engine for ``--reps`` rounds; medians are reported, and the throughput ratio is the
@@ -36,7 +39,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 CORPUS = {"en": (HERE / "corpus_en.txt", "af_heart"), "zh": (HERE / "corpus_zh.txt", "zf_xiaoxiao")}
 LATENCY_REPS = 7
-KINDS = ("reference", "engine", "engine-original-graph")
+KINDS = ("reference", "engine", "engine-original-graph", "engine-own-sessions")
+TITLES = {"reference": "reference (1 session x 2 threads)", "engine": "greentts Engine",
+          "engine-original-graph": "Engine, original graph", "engine-own-sessions": "Engine, a session per worker"}
 
 
 def _texts() -> dict[str, list[str]]:
@@ -77,10 +82,10 @@ def _reference(texts: dict[str, list[str]]) -> dict[str, float]:
             "audio_s": samples / 24000, "first_audio_s": statistics.median(latency)}
 
 
-def _engine(texts: dict[str, list[str]], graph: str = "im2col") -> dict[str, float]:
+def _engine(texts: dict[str, list[str]], graph: str = "im2col", share: bool = True) -> dict[str, float]:
     from greentts import Engine
 
-    with Engine(kokoro_graph=graph) as engine:
+    with Engine(kokoro_graph=graph, share_sessions=share) as engine:
         engine.warm_up()
         paragraph = " ".join(texts["en"][:5])
         latency = []
@@ -107,7 +112,8 @@ def child(kind: str) -> None:
     if kind == "reference":
         out = _reference(texts)
     else:
-        out = _engine(texts, "original" if kind == "engine-original-graph" else "im2col")
+        out = _engine(texts, "original" if kind == "engine-original-graph" else "im2col",
+                      share=kind != "engine-own-sessions")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -123,27 +129,29 @@ def main() -> None:
     ap.add_argument("--child", choices=KINDS)
     ap.add_argument("--json", type=Path, default=HERE / "results" / "throughput.json")
     ap.add_argument("--markdown", type=Path, help="also write a Markdown table here")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="pipelines to run (reference is always run)")
     args = ap.parse_args()
+    kinds = ("reference", *[k for k in args.kinds.split(",") if k in KINDS and k != "reference"])
     if args.child:
         child(args.child)
         return
     rounds = []
     for i in range(args.reps):
-        rounds.append({kind: _run(kind) for kind in KINDS})
+        rounds.append({kind: _run(kind) for kind in kinds})
         print(f"round {i + 1}: " + ", ".join(
             f"{k} {r['audio_s'] / r['wall_s']:.2f} x RT" for k, r in rounds[-1].items()), flush=True)
-    summary = summarize(rounds)
+    summary = summarize(rounds, kinds)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"rounds": rounds, "summary": summary}, indent=1))
-    table = markdown(summary, args.reps)
+    table = markdown(summary, args.reps, kinds)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
 
 
-def summarize(rounds: list[dict]) -> dict[str, dict[str, float]]:
+def summarize(rounds: list[dict], kinds: tuple[str, ...] = KINDS) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for kind in KINDS:
+    for kind in kinds:
         rs = [r[kind] for r in rounds]
         out[kind] = {
             "audio_s": statistics.median(r["audio_s"] for r in rs),
@@ -156,15 +164,15 @@ def summarize(rounds: list[dict]) -> dict[str, dict[str, float]]:
         return r["audio_s"] / r["wall_s"]
 
     out["ratio"] = {kind: statistics.median(speed(r[kind]) / speed(r["reference"]) for r in rounds)
-                    for kind in KINDS[1:]}
+                    for kind in kinds[1:]}
     return out
 
 
-def markdown(s: dict[str, dict[str, float]], reps: int) -> str:
-    cols = [s[k] for k in KINDS]
+def markdown(s: dict[str, dict[str, float]], reps: int, kinds: tuple[str, ...] = KINDS) -> str:
+    cols = [s[k] for k in kinds]
     rows = [
         ("audio seconds per wall second", *(f"{c['throughput_x_rt']:.2f}" for c in cols)),
-        ("throughput vs reference", "1.00x", *(f"**{s['ratio'][k]:.2f}x**" for k in KINDS[1:])),
+        ("throughput vs reference", "1.00x", *(f"**{s['ratio'][k]:.2f}x**" for k in kinds[1:])),
         ("CPU seconds per audio second", *(f"{c['cpu_s_per_audio_s']:.3f}" for c in cols)),
         ("peak RSS (MB)", *(f"{c['peak_rss_mb']:.0f}" for c in cols)),
         ("first audio, 5-sentence paragraph (s)", *(f"{c['first_audio_s']:.3f}" for c in cols)),
@@ -174,11 +182,11 @@ def markdown(s: dict[str, dict[str, float]], reps: int) -> str:
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; medians of {reps} alternating rounds.",
         "",
-        "| measure | reference (1 session x 2 threads) | greentts Engine | Engine, original graph |",
-        "|---|---|---|---|",
+        "| measure | " + " | ".join(TITLES[k] for k in kinds) + " |",
+        "|---" * (len(kinds) + 1) + "|",
         *["| " + " | ".join(row) + " |" for row in rows],
         "",
-        "Throughput ratios are medians of per-round ratios (each round runs all three back to back).",
+        f"Throughput ratios are medians of per-round ratios (each round runs all {len(kinds)} back to back).",
         "",
     ]
     return "\n".join(lines)

@@ -31,6 +31,8 @@ class EngineConfig(_Strict):
     threads_per_worker: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker session")
     latency_workers: int = Field(1, ge=0, le=8, description="extra workers that only run streams' first "
                                  "segments (interactive), so first audio does not wait for a free worker")
+    share_sessions: bool = Field(True, description="latency workers speak on a regular worker's model sessions "
+                                 "(the weights held once for the two); false: a session of its own per worker")
     fast_lane: bool = Field(True, description="when the engine is idle, run a stream's first segment (or a "
                             "whole request's only segment) alone on a session using every core")
     kokoro_graph: Literal["im2col", "original"] = Field(

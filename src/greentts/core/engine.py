@@ -62,24 +62,32 @@ class Prepared:
 
 
 class _Worker:
-    """Per-worker state: one lazily opened session per backend."""
+    """Per-worker state: lazily opened sessions, one per (backend, threads). Workers given the same
+    ``shared`` dict get the same session for the same key, so the weights (and onnxruntime's prepacked
+    copies of them) are held once: ``run`` is thread-safe, and a 1-thread session runs each call on the
+    calling thread."""
 
     def __init__(self, backends: dict[str, Backend], threads: int, accountant: EnergyAccountant,
-                 startup: EnergyTally) -> None:
+                 startup: EnergyTally, shared: dict[tuple[str, int], BackendSession] | None = None,
+                 lock: threading.Lock | None = None) -> None:
         self._backends = backends
         self._threads = threads
         self._accountant = accountant
         self._startup = startup
-        self._sessions: dict[tuple[str, int], BackendSession] = {}
+        self._sessions: dict[tuple[str, int], BackendSession] = {} if shared is None else shared
+        self._lock = lock or threading.Lock()
 
     def session(self, backend: str, threads: int | None = None) -> BackendSession:
-        """The worker's session for ``backend``; opening one is start-up energy, not the request's."""
+        """The session for ``backend``; opening one is start-up energy, not the request's."""
         key = (backend, threads or self._threads)
         sess = self._sessions.get(key)
         if sess is None:
-            with self._accountant.unit() as unit:
-                unit.assign((self._startup, 1.0))
-                sess = self._sessions[key] = self._backends[backend].new_session(key[1])
+            with self._lock:  # opened once, even when several workers ask at the same moment
+                sess = self._sessions.get(key)
+                if sess is None:
+                    with self._accountant.unit() as unit:
+                        unit.assign((self._startup, 1.0))
+                        sess = self._sessions[key] = self._backends[backend].new_session(key[1])
         return sess
 
 
@@ -109,9 +117,15 @@ class EngineCore:
         self.startup_energy = EnergyTally()  # loading and warming models: attributed, but to no request
         # settle periodically (RAPL counters wrap) and keep the ledger's session row current
         self.accountant.start_polling(ENERGY_POLL_S, self._record_session if self.ledger else None)
+        # a latency worker (first segments only) speaks on regular worker i's sessions: weights held once
+        # for the two; regular workers keep their own (one session run from two busy workers costs ~7 %)
+        pools: list[dict[tuple[str, int], BackendSession]] = [{} for _ in range(self.workers)]
+        locks = [threading.Lock() for _ in range(self.workers)]
+        share = self.config.share_sessions
         self._scheduler: Scheduler[_Worker] = Scheduler(
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
-                                            self.startup_energy), self.config.queue_size,
+                                            self.startup_energy, pools[i % self.workers] if share else None,
+                                            locks[i % self.workers]), self.config.queue_size,
             latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
         self.audio_cache = self._audio_cache()
         self.policy = RequestPolicy(self.config, self.voices, self.backends, self.frontend,
