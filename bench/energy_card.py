@@ -264,6 +264,9 @@ def markdown(card: dict) -> str:
             f"{_fmt(r['request_j_per_audio_s'])} | {_fmt(r['kwh_per_1000_sentences'])} | "
             f"{_fmt(r['gco2e_per_1000_sentences'])} | {r['first_audio_s']:.3f} | {r['peak_rss_mb']:.0f} | {cc} | "
             f"{_fmt(r['ours_without_idle_share_kwh_per_1000_sentences'])} |")
+    for m in card.get("merged", []):
+        lines += ["", f"Rows {', '.join(m['rows'])} were measured on {m['date']} and merged into this card "
+                  f"(`--merge`; {m['reps']} windows of at least {m['min_seconds']:g} s)."]
     prompt_rows = [r for r in card["rows"] if r.get("prompts")]
     if prompt_rows:
         lines += ["", f"Repeated prompts (rows named *N prompts*): the same {prompt_rows[0]['prompts']} sentences "
@@ -362,10 +365,14 @@ def main() -> None:
         print(f"{cfg.name:26s} RTF {_fmt(r['rtf'])}  J/audio-s {_fmt(r['j_per_audio_s'])}  kWh/1000 "
               f"{_fmt(r['kwh_per_1000_sentences'])}  ({time.perf_counter() - t:.0f} s)", flush=True)
     first = raws[0]
+    merged = []
     if args.merge and args.out.with_suffix(".json").is_file():
         old = json.loads(args.out.with_suffix(".json").read_text())
+        merged = old.get("merged", []) + [{"date": time.strftime("%Y-%m-%d"), "rows": [r["name"] for r in rows],
+                                           "reps": args.reps, "min_seconds": args.min_seconds}]
         fresh = {r["name"]: r for r in rows}
         rows = [fresh.pop(r["name"], r) for r in old["rows"]] + list(fresh.values())
+        args.reps, args.min_seconds = old["reps"], old["min_seconds"]
     tiers = {tier: {"config": name, **{k: next(r for r in rows if r["name"] == name)[k]["median"]
                                         for k in ("j_per_audio_s", "kwh_per_1000_sentences",
                                                   "gco2e_per_1000_sentences")},
@@ -377,8 +384,10 @@ def main() -> None:
         "machine": {"cpu": _cpu_name(), "vcpus": os.cpu_count(), "python": platform.python_version()},
         "meter": first["meter"], "method": first["method"], "grid": first["grid"],
         "gco2e_per_kwh": first["gco2e_per_kwh"], "rows": rows, "tiers": tiers,
-        "max_conservation_error_j": max(r["conservation_error_j"]["max"] for r in rows),
+        "max_conservation_error_j": max(r["conservation_error_j"]["max"] for r in rows), "merged": merged,
     }
+    if merged:
+        card["date"] = old["date"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(card))
