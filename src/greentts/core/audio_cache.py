@@ -24,10 +24,9 @@ from ..energy.accounting import EnergyAccountant, EnergyTally
 from ..models.base import Backend
 from ..runtime.blobcache import BlobCache
 from ..voice import Voice
+from .stream import SegmentOutput
 
 __all__ = ["SegmentCache"]
-
-SegmentOutput = tuple[np.ndarray, float, "np.ndarray | None"]  # as core.stream: audio, synth seconds, frames
 
 
 class SegmentCache:

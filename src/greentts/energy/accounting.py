@@ -168,13 +168,12 @@ class EnergySum:
     @property
     def method(self) -> str:
         with self._lock:
-            return "mixed" if len(self._methods) > 1 else next(iter(self._methods), "")
+            return _one_method(self._methods)
 
     def as_dict(self) -> dict[str, Any]:
         method = self.method
         with self._lock:
-            am = self._avoided_methods
-            avoided_method = "mixed" if len(am) > 1 else next(iter(am), "")
+            avoided_method = _one_method(self._avoided_methods)
             hits, misses = self.cache_hits, self.cache_misses
             return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": method,
                     "cache": cache_status(hits, misses), "cache_hits": hits, "cache_misses": misses,
@@ -182,6 +181,7 @@ class EnergySum:
                     "avoided_method": avoided_method}
 
 def _one_method(methods: set[str]) -> str:
+    """The one rule for a combined method: the one they share, "mixed" when they differ, "" for none."""
     return "mixed" if len(methods) > 1 else next(iter(methods), "")
 
 

@@ -23,6 +23,7 @@ class HibariBackend:
 
     def __init__(self) -> None:
         self._path: Path | None = None
+        self._identity: str | None = None  # package and runtime versions, read once (not per segment)
 
     def load(self) -> None:
         if self._path is None:
@@ -34,10 +35,11 @@ class HibariBackend:
 
     def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> str:
         """hibari speaks one voice (it reads no table) and draws its noise from ``seed``."""
-        from importlib.metadata import version
+        if self._identity is None:
+            from importlib.metadata import version
 
-        return audio_digest("hibari", version("hibari-tts"), runtime_version(), voice.name, list(ids),
-                            float(speed), int(seed))
+            self._identity = f"{version('hibari-tts')}:{runtime_version()}"
+        return audio_digest("hibari", self._identity, voice.name, list(ids), float(speed), int(seed))
 
 
 class _HibariSession:
