@@ -35,8 +35,10 @@ class EngineConfig(_Strict):
                                  "(the weights held once for the two); false: a session of its own per worker")
     fast_lane: bool = Field(True, description="when the engine is idle, run a stream's first segment (or a "
                             "whole request's only segment) alone on a session using every core")
-    kokoro_graph: Literal["im2col", "original"] = Field(
-        "im2col", description="im2col: lossless rewrite, same audio bit for bit, faster; original: as shipped")
+    kokoro_graph: Literal["windowed", "im2col", "original"] = Field(
+        "windowed", description="windowed: the im2col graph, rendering only the speech and a little of the "
+        "boundary padding (less work, same timing); im2col: lossless rewrite, the original's audio bit for bit, "
+        "faster; original: as shipped")
     voices_dir: Path | None = Field(None, description="enrolled voices (default $XDG_DATA_HOME/greentts/voices)")
     default_voice_en: str = "af_heart"
     default_voice_zh: str = "zf_xiaoxiao"

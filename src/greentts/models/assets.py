@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import AssetError
 from ..runtime.files import AtomicFile, write_atomic
 
-__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "sha256_file",
+__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "kokoro_window_paths", "sha256_file",
            "hibari_model_path"]
 
 KOKORO_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
@@ -123,6 +123,40 @@ def kokoro_fast_model_path(cache_dir: Path | None = None) -> Path:
         except OSError as exc:
             raise AssetError(f"cannot write the optimized Kokoro graph to {dest}: {exc}") from exc
     return dest
+
+
+def kokoro_window_paths(cache_dir: Path | None = None) -> tuple[Path, Path]:
+    """Paths of the predictor and the windowed decoder split from the im2col graph
+    (:mod:`greentts.models.windowing`); built once, verified like :func:`kokoro_fast_model_path`."""
+    from .optimize import REWRITE_VERSION
+    from .windowing import WINDOW_VERSION, split_for_windows
+
+    source = kokoro_fast_model_path(cache_dir)
+    stem = KOKORO_FILE.replace(".onnx", f".{REWRITE_VERSION}.{WINDOW_VERSION}")
+    front, decoder = source.with_name(f"{stem}.front.onnx"), source.with_name(f"{stem}.decoder.onnx")
+    stamp = source.with_name(f"{stem}.json")
+    with _lock:
+        if front.is_file() and decoder.is_file() and stamp.is_file():
+            try:
+                meta = json.loads(stamp.read_text())
+            except (OSError, ValueError):
+                meta = {}
+            if (meta.get("source_sha256") == KOKORO_SHA256 and meta.get("version") == WINDOW_VERSION
+                    and meta.get("front") == sha256_file(front) and meta.get("decoder") == sha256_file(decoder)):
+                return front, decoder
+        try:
+            with AtomicFile(front) as af_front, AtomicFile(decoder) as af_decoder:
+                norms = split_for_windows(source, af_front.tmp, af_decoder.tmp)
+                meta = {"source_sha256": KOKORO_SHA256, "version": WINDOW_VERSION, "norms": norms,
+                        "front": sha256_file(af_front.tmp), "decoder": sha256_file(af_decoder.tmp)}
+                af_front.sync()
+                af_decoder.sync()
+                write_atomic(stamp, json.dumps(meta))
+                af_front.commit()
+                af_decoder.commit()
+        except OSError as exc:
+            raise AssetError(f"cannot write the windowed Kokoro graphs next to {source}: {exc}") from exc
+    return front, decoder
 
 
 def hibari_model_path() -> Path:

@@ -1,4 +1,8 @@
-"""Kokoro-82M v1.0 int8 ONNX backend (English and Mandarin, 24 kHz). The graph takes batch size 1."""
+"""Kokoro-82M v1.0 int8 ONNX backend (English and Mandarin, 24 kHz). The graph takes batch size 1.
+
+Graphs: "windowed" (default: the im2col graph split into predictor + decoder, the decoder rendering
+only the speech and a little of the boundary padding, :mod:`.windowing`), "im2col" (the whole rewritten
+graph: the original's audio bit for bit, faster) and "original" (as shipped)."""
 
 from __future__ import annotations
 
@@ -10,13 +14,17 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..voice import Voice
-from .assets import KOKORO_SHA256, kokoro_fast_model_path, kokoro_model_path
+from .assets import KOKORO_SHA256, kokoro_fast_model_path, kokoro_model_path, kokoro_window_paths
 from .base import audio_digest, ort_session, runtime_version
 from .optimize import ADAIN_DIM, ADAIN_INPUT, REWRITE_VERSION
+from .windowing import FRONT_OUTPUTS, LEAD_CONTEXT, TRAIL_CONTEXT, WINDOW_VERSION, decoder_feed, place, plan_window
 
 __all__ = ["KokoroBackend", "SAMPLE_RATE"]
 
 SAMPLE_RATE = 24_000  # Kokoro-82M renders 24 kHz
+GRAPHS = ("windowed", "im2col", "original")
+# ids that render a pause, not a sound, when they end a segment (;:,.!?—…"()“” and the space)
+SILENT_IDS = frozenset({1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16})
 
 
 class KokoroBackend:
@@ -25,33 +33,42 @@ class KokoroBackend:
     languages = frozenset({"en", "zh"})
     max_ids = 510
 
-    def __init__(self, cache_dir: Path | None = None, graph: str = "im2col") -> None:
-        """``graph``: "im2col" (default; bit-identical audio, faster convolutions) or "original"."""
-        if graph not in ("im2col", "original"):
-            raise ValueError(f"graph must be 'im2col' or 'original', not {graph!r}")
+    def __init__(self, cache_dir: Path | None = None, graph: str = "windowed") -> None:
+        if graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, not {graph!r}")
         self._cache_dir = cache_dir
         self.graph = graph
-        self._path: Path | None = None
+        self._paths: tuple[Path, ...] | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         with self._lock:
-            if self._path is None:
-                locate = kokoro_fast_model_path if self.graph == "im2col" else kokoro_model_path
-                self._path = locate(self._cache_dir)
+            if self._paths is None:
+                if self.graph == "windowed":
+                    self._paths = kokoro_window_paths(self._cache_dir)
+                else:
+                    locate = kokoro_fast_model_path if self.graph == "im2col" else kokoro_model_path
+                    self._paths = (locate(self._cache_dir),)
 
     @property
     def model_path(self) -> Path:
+        """The graph file (for "windowed", the decoder's)."""
         self.load()
-        assert self._path is not None
-        return self._path
+        assert self._paths is not None
+        return self._paths[-1]
 
     def new_session(self, threads: int) -> _KokoroSession:
-        return _KokoroSession(ort_session(str(self.model_path), threads))
+        self.load()
+        assert self._paths is not None
+        if self.graph == "windowed":
+            front, decoder = self._paths
+            return _WindowedSession(ort_session(str(front), threads), ort_session(str(decoder), threads))
+        return _KokoroSession(ort_session(str(self._paths[0]), threads))
 
     def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> str:
         """Kokoro reads the style row for ``len(ids)`` and the AdaIN offsets; it ignores ``seed``."""
-        graph = f"{self.graph}:{REWRITE_VERSION}" if self.graph == "im2col" else self.graph
+        graph = {"im2col": f"im2col:{REWRITE_VERSION}", "original": "original",
+                 "windowed": f"windowed:{REWRITE_VERSION}:{WINDOW_VERSION}:{LEAD_CONTEXT}:{TRAIL_CONTEXT}"}[self.graph]
         return audio_digest("kokoro", KOKORO_SHA256, graph, runtime_version(), list(ids),
                             np.asarray(voice.style(len(ids)), np.float32), voice.adain, float(speed))
 
@@ -91,3 +108,34 @@ class _KokoroSession:
             raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
         durations = np.asarray(out[1], dtype=np.int64).reshape(-1) if self._timed else None
         return np.asarray(out[0], dtype=np.float32).reshape(-1), durations
+
+
+class _WindowedSession:
+    """The predictor on the whole segment, then the decoder on its speech only (:mod:`.windowing`)."""
+
+    def __init__(self, front, decoder) -> None:  # noqa: ANN001
+        self._front, self._decoder = front, decoder
+        self._zeros = np.zeros(ADAIN_DIM, np.float32)
+
+    def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
+        return self.synthesize_timed(ids, voice, speed, seed)[0]
+
+    def synthesize_timed(self, ids: Sequence[int], voice: Voice, speed: float,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Audio (as long as the whole segment's, zeros where no frame was rendered) and the frames
+        (600 samples each) of each token, pads included."""
+        n = len(ids)
+        if not 1 <= n <= KokoroBackend.max_ids:
+            raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
+        style = voice.style(n)
+        feed = {"tokens": np.asarray([[0, *ids, 0]], dtype=np.int64), "style": style,
+                "speed": np.asarray([speed], dtype=np.float32)}
+        adain = self._zeros if voice.adain is None else voice.adain
+        try:
+            front = self._front.run(list(FRONT_OUTPUTS), feed)
+            durations = np.asarray(front[0], dtype=np.int64).reshape(-1)
+            window = plan_window(durations, 2 if ids[-1] in SILENT_IDS else 1)
+            audio = self._decoder.run(["audio"], decoder_feed(front, window, style, adain))[0]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
+        return place(audio, window, int(durations.sum())), durations
