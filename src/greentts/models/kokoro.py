@@ -57,7 +57,7 @@ class KokoroBackend:
         assert self._paths is not None
         return self._paths[-1]
 
-    def new_session(self, threads: int) -> _KokoroSession:
+    def new_session(self, threads: int) -> _KokoroSession | _WindowedSession:
         self.load()
         assert self._paths is not None
         if self.graph == "windowed":
