@@ -73,6 +73,16 @@ class KokoroBackend:
                             np.asarray(voice.style(len(ids)), np.float32), voice.adain, float(speed))
 
 
+def _model_feed(ids: Sequence[int], voice: Voice, speed: float) -> dict[str, np.ndarray]:
+    """The inputs every Kokoro graph takes: the ids between the two boundary pads, the voice's style row
+    for their count, the speed."""
+    n = len(ids)
+    if not 1 <= n <= KokoroBackend.max_ids:
+        raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
+    return {"tokens": np.asarray([[0, *ids, 0]], dtype=np.int64), "style": voice.style(n),
+            "speed": np.asarray([speed], dtype=np.float32)}
+
+
 class _KokoroSession:
     def __init__(self, session) -> None:  # noqa: ANN001
         self._sess = session
@@ -90,13 +100,7 @@ class _KokoroSession:
         """Audio, and the frames (600 samples each) spent on each token, pads included (None when the
         graph has no duration output: ``graph="original"``)."""
         n = len(ids)
-        if not 1 <= n <= KokoroBackend.max_ids:
-            raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
-        feed = {
-            "tokens": np.asarray([[0, *ids, 0]], dtype=np.int64),
-            "style": voice.style(n),
-            "speed": np.asarray([speed], dtype=np.float32),
-        }
+        feed = _model_feed(ids, voice, speed)
         if self._adain:
             feed[ADAIN_INPUT] = self._zeros if voice.adain is None else voice.adain
         elif voice.adain is not None:
@@ -125,11 +129,8 @@ class _WindowedSession:
         """Audio (as long as the whole segment's, zeros where no frame was rendered) and the frames
         (600 samples each) of each token, pads included."""
         n = len(ids)
-        if not 1 <= n <= KokoroBackend.max_ids:
-            raise InputError(f"Kokoro takes 1..{KokoroBackend.max_ids} phoneme ids per segment, got {n}")
-        style = voice.style(n)
-        feed = {"tokens": np.asarray([[0, *ids, 0]], dtype=np.int64), "style": style,
-                "speed": np.asarray([speed], dtype=np.float32)}
+        feed = _model_feed(ids, voice, speed)
+        style = feed["style"]
         adain = self._zeros if voice.adain is None else voice.adain
         try:
             front = self._front.run(list(FRONT_OUTPUTS), feed)
