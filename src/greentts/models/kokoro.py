@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError, ModelError
 from ..voice import Voice
 from .assets import KOKORO_SHA256, kokoro_fast_model_path, kokoro_model_path, kokoro_window_paths
-from .base import audio_digest, ort_session, runtime_version
+from .base import audio_digest, ort_run_options, ort_session, runtime_version
 from .optimize import ADAIN_DIM, ADAIN_INPUT, REWRITE_VERSION
 from .windowing import FRONT_OUTPUTS, LEAD_CONTEXT, TRAIL_CONTEXT, WINDOW_VERSION, decoder_feed, place, plan_window
 
@@ -91,6 +91,7 @@ class _KokoroSession:
         self._adain = ADAIN_INPUT in {i.name for i in session.get_inputs()}
         self._zeros = np.zeros(ADAIN_DIM, np.float32)
         self._outputs = ["audio", "durations"] if self._timed else [outputs[0]]
+        self._run_options = ort_run_options()
 
     def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
         return self.synthesize_timed(ids, voice, speed, seed)[0]
@@ -107,7 +108,7 @@ class _KokoroSession:
             raise ModelError(f"voice {voice.name!r} carries per-layer AdaIN offsets, which only the im2col "
                              "Kokoro graph takes (graph='original' cannot speak it)")
         try:
-            out = self._sess.run(self._outputs, feed)
+            out = self._sess.run(self._outputs, feed, self._run_options)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
         durations = np.asarray(out[1], dtype=np.int64).reshape(-1) if self._timed else None
@@ -120,6 +121,7 @@ class _WindowedSession:
     def __init__(self, front, decoder) -> None:  # noqa: ANN001
         self._front, self._decoder = front, decoder
         self._zeros = np.zeros(ADAIN_DIM, np.float32)
+        self._run_options = ort_run_options()
 
     def synthesize(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> np.ndarray:
         return self.synthesize_timed(ids, voice, speed, seed)[0]
@@ -133,10 +135,10 @@ class _WindowedSession:
         style = feed["style"]
         adain = self._zeros if voice.adain is None else voice.adain
         try:
-            front = self._front.run(list(FRONT_OUTPUTS), feed)
+            front = self._front.run(list(FRONT_OUTPUTS), feed, self._run_options)
             durations = np.asarray(front[0], dtype=np.int64).reshape(-1)
             window = plan_window(durations, 2 if ids[-1] in SILENT_IDS else 1)
-            audio = self._decoder.run(["audio"], decoder_feed(front, window, style, adain))[0]
+            audio = self._decoder.run(["audio"], decoder_feed(front, window, style, adain), self._run_options)[0]
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"Kokoro failed on a {n}-id segment: {exc}") from exc
         return place(audio, window, int(durations.sum())), durations
