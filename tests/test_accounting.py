@@ -169,3 +169,35 @@ def test_carbon_resolution_from_config():
         CarbonFactors.resolve("DEU", 100.0)
     with pytest.raises(InputError, match="unknown country code 'ATLANTIS'"):
         CarbonFactors.resolve("ATLANTIS")
+
+
+def test_joules_are_reported_by_kind_of_work_and_the_parts_add_up():
+    from greentts.energy.accounting import PARTS, EnergySum, combine_reports
+
+    acct = accountant()
+    acct.idle_watts = {"a": 0.0, "b": 0.0}
+    one, two = EnergyTally(), EnergyTally()
+    with acct.unit(part="frontend") as unit:
+        acct.meter.advance(1, a=1.0)
+        unit.assign((one, 1.0))
+    with acct.unit(2, part="fast_lane") as unit:
+        acct.meter.advance(1, a=4.0, b=2.0)
+        unit.assign((one, 1.0))
+    with acct.unit(part="speech") as unit:  # a batch over two requests: split by audio seconds
+        acct.meter.advance(1, a=9.0)
+        unit.assign((one, 1.0), (two, 2.0))
+    with acct.unit() as unit:  # unlabelled work is "other", never dropped
+        acct.meter.advance(1, b=0.5)
+        unit.assign((two, 1.0))
+    r1, r2 = acct.report(one), acct.report(two)
+    assert r1.parts == {"frontend": pytest.approx(1.0), "fast_lane": pytest.approx(6.0), "speech": pytest.approx(3.0)}
+    assert r2.parts == {"speech": pytest.approx(6.0), "other": pytest.approx(0.5)}
+    for r in (r1, r2):
+        assert sum(r.parts.values()) == pytest.approx(r.joules) and set(r.parts) <= set(PARTS)
+        assert r.as_dict()["parts"] == r.parts
+    total = EnergySum()
+    total.add(r1)
+    total.add(r2.as_dict())
+    assert total.as_dict()["parts"] == {"frontend": pytest.approx(1.0), "fast_lane": pytest.approx(6.0),
+                                        "speech": pytest.approx(9.0), "other": pytest.approx(0.5)}
+    assert combine_reports([r1.as_dict(), r2.as_dict()])["parts"]["speech"] == pytest.approx(9.0)

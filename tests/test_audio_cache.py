@@ -133,7 +133,7 @@ def test_the_server_reports_hits_in_headers_sse_and_metrics(cached):
         server.stop()
 
 
-def test_a_version_1_ledger_is_upgraded_in_place(tmp_path):
+def test_a_version_1_ledger_is_upgraded_in_place_to_the_current_schema(tmp_path):
     from greentts.energy.ledger import Ledger, summarize
 
     path = tmp_path / "old.sqlite"
@@ -153,7 +153,9 @@ def test_a_version_1_ledger_is_upgraded_in_place(tmp_path):
     Ledger(path).record({"voice": "af_heart", "backend": "kokoro", "tier": "standard", "lang": "en", "chars": 10,
                          "sentences": 1, "segments": 1, "audio_s": 2.0, "wall_s": 0.01, "status": "complete",
                          "joules": 0.1, "kwh": 2.8e-8, "gco2e": 0.01, "method": "estimated", "devices": {},
-                         "gco2e_per_kwh": 400, "pue": 1.0, "grid": "x", "cache": "hit", "avoided_j": 5.0})
+                         "gco2e_per_kwh": 400, "pue": 1.0, "grid": "x", "cache": "hit", "avoided_j": 5.0,
+                         "parts": {"cache": 0.04, "speech": 0.06}})
     s = summarize(path)
     assert s["avoided_j"] == 5.0 and s["groups"][0]["requests"] == 2 and s["groups"][0]["cache_hits"] == 1
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert s["parts_j"] == {"cache": 0.04, "speech": 0.06}  # the version-1 row has none
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3

@@ -72,6 +72,22 @@ def test_twice_the_work_about_twice_the_joules(engine):
     two = min((engine.synthesize(text + " " + text) for _ in range(3)), key=lambda r: r.energy.joules)
     assert two.duration_s / one.duration_s == pytest.approx(2.0, rel=0.15)
     assert 1.4 < two.energy.joules / one.energy.joules < 3.0
+    for r in (one, two):  # the joules by kind of work add up to the whole; rendering is nearly all of it
+        parts = r.energy.parts
+        assert sum(parts.values()) == pytest.approx(r.energy.joules) and parts["frontend"] > 0
+        assert parts["speech"] > 0.9 * r.energy.joules and "fast_lane" not in parts
+
+
+def test_a_one_sentence_request_on_the_fast_lane_costs_what_its_audio_costs(engine):
+    # one sentence takes the all-cores fast lane, two run on the workers: with onnxruntime's spin-waiting
+    # the fast lane cost ~1.45x as much per audio second, so twice the text gave 1.42x the joules
+    # (bench/spinning.py); without it, about 2x
+    text = "The committee will publish its findings on the fourth of June."
+    one = min((engine.synthesize(text) for _ in range(3)), key=lambda r: r.energy.joules)
+    two = min((engine.synthesize(text + " " + text) for _ in range(3)), key=lambda r: r.energy.joules)
+    assert one.energy.parts.get("fast_lane", 0.0) > 0.9 * one.energy.joules
+    assert two.energy.parts.get("speech", 0.0) > 0.9 * two.energy.joules
+    assert 1.7 < two.energy.joules / one.energy.joules < 3.0
 
 
 def test_idle_power_was_measured_and_is_kept_out_of_requests(engine):
@@ -112,9 +128,12 @@ def test_ledger_and_report(tmp_path, cache_dir):
     s = summary["sessions"]
     assert s["count"] == 1 and s["idle_j"] > 0
     assert s["total_j"] == pytest.approx(s["idle_j"] + s["attributed_j"], rel=1e-9)
+    assert sum(summary["parts_j"].values()) == pytest.approx(summary["requests_j"], rel=1e-6)
+    assert {"speech", "frontend"} <= set(summary["parts_j"])
     res = CliRunner().invoke(app, ["energy", "report", "--ledger", str(ledger)])
     assert res.exit_code == 0, res.output
     assert "af_heart" in res.stdout and "kWh/1000" in res.stdout and "idle" in res.stdout
+    assert "requests by kind of work: " in res.stdout and "speech" in res.stdout
     bad = tmp_path / "bad.sqlite"
     bad.write_text("not a database")
     res = CliRunner().invoke(app, ["energy", "report", "--ledger", str(bad)])

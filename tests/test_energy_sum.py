@@ -11,7 +11,7 @@ def test_sums_reports_and_dicts_with_one_rule_for_the_method():
     total = EnergySum()
     assert total.as_dict() == {"joules": 0.0, "kwh": 0.0, "gco2e": 0.0, "method": "", "cache": "off",
                                "cache_hits": 0, "cache_misses": 0, "avoided_joules": 0.0, "avoided_gco2e": 0.0,
-                               "avoided_method": ""}
+                               "avoided_method": "", "parts": {}}
     total.add(_report(10.0, "estimated"))
     total.add(None)  # a stream that reported nothing
     total.add(_report(5.0, "estimated").as_dict())

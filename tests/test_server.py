@@ -115,6 +115,7 @@ def test_sse_events_carry_audio_and_energy(live):
     done = events[-1]["greentts"]
     assert abs(len(pcm) / 24000 - done["audio_s"]) < 0.01
     assert done["energy"]["joules"] > 0 and done["energy"]["gco2e"] > 0 and done["first_audio_s"] > 0
+    assert sum(done["energy"]["parts"].values()) == pytest.approx(done["energy"]["joules"])  # by kind of work
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav"])
@@ -133,6 +134,9 @@ def test_buffered_request_has_energy_headers_and_sample_rate(live):
     assert rate == 16000 and len(audio) > 8000
     assert float(r.headers["x-greentts-energy-joules"]) > 0 and r.headers["x-greentts-energy-method"] == "estimated"
     assert float(r.headers["x-greentts-gco2e"]) > 0
+    parts = dict(kv.split("=") for kv in r.headers["x-greentts-energy-parts"].split(";"))  # by kind of work
+    assert {"frontend", "post"} <= set(parts) and ({"speech", "fast_lane"} & set(parts))
+    assert sum(map(float, parts.values())) == pytest.approx(float(r.headers["x-greentts-energy-joules"]), rel=1e-3)
 
 
 def test_errors_use_the_openai_shape(client, live):
@@ -173,6 +177,9 @@ def test_metrics_parse_with_prometheus_client(live, client):
     assert ttfa[0].value >= 1
     energy = [s for s in fams["greentts_energy_joules"].samples if s.name == "greentts_energy_joules_total"]
     assert any(s.labels["method"] == "estimated" and s.value > 0 for s in energy)
+    parts = {s.labels["part"]: s.value for s in fams["greentts_energy_part_joules"].samples
+             if s.name == "greentts_energy_part_joules_total"}
+    assert parts.get("frontend", 0) > 0 and parts.get("speech", 0) + parts.get("fast_lane", 0) > 0
     for name in ("greentts_queue_depth", "greentts_busy_workers", "greentts_idle_joules", "greentts_model_load_seconds",
                  "greentts_rtf", "greentts_audio_seconds", "greentts_gco2e"):
         assert name in fams, name

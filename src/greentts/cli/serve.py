@@ -114,6 +114,8 @@ def energy_report(
     typer.echo(f"engine sessions: {ses['count']}, {ses['wall_s']:.1f} s; meter total {ses['total_j']:.4g} J = "
                f"requests {summary['requests_j']:.4g} J + start-up {ses['startup_j']:.4g} J + idle "
                f"{ses['idle_j']:.4g} J + unrecorded {other:.2g} J (idle is kept out of requests)")
+    if summary["parts_j"]:
+        typer.echo("requests by kind of work: " + ", ".join(f"{k} {v:.4g} J" for k, v in summary["parts_j"].items()))
     if summary["avoided_j"]:
         hits = sum(g["cache_hits"] for g in summary["groups"])
         typer.echo(f"audio cache: {summary['avoided_j']:.4g} J avoided (what the reused segments cost when first "

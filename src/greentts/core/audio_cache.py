@@ -44,7 +44,7 @@ class SegmentCache:
                tally: EnergyTally) -> tuple[str, Future[SegmentOutput] | None]:
         """The segment's key, and a finished future with its audio on a hit (None on a miss). The work
         of looking is charged to ``tally``; a hit adds its first rendering's joules to the avoided."""
-        with self._accountant.unit() as unit:
+        with self._accountant.unit(part="cache") as unit:
             unit.assign((tally, 1.0))
             key = f"{backend.name}:{backend.audio_key(ids, voice, speed, seed)}"
             entry = self.blobs.get(key)
@@ -67,7 +67,7 @@ class SegmentCache:
             arrays["durations"] = np.asarray(durations, np.int64)
         meta: dict[str, Any] = {"joules": sum(joules.values()), "devices": joules, "method": method,
                                 "synth_s": synth_s}
-        with self._accountant.unit() as unit:
+        with self._accountant.unit(part="cache") as unit:
             unit.assign((tally, 1.0))
             self.blobs.put(key, meta, arrays)
 

@@ -349,7 +349,8 @@ class EngineCore:
 
         def task(worker: _Worker, threads: int | None = None) -> SegmentOutput:
             session = worker.session(backend, threads)  # opening one is start-up energy, outside this unit
-            with self.accountant.unit(threads or self.config.threads_per_worker) as unit:
+            with self.accountant.unit(threads or self.config.threads_per_worker,
+                                      part="fast_lane" if threads else "speech") as unit:
                 t = time.perf_counter()
                 timed = getattr(session, "synthesize_timed", None)
                 if timed is not None:

@@ -124,7 +124,7 @@ class SynthesisStream:
         """Plan the first (``whole``: every) segment now, as this request's frontend work."""
         t = time.perf_counter()
         try:
-            with self._rt.accountant.unit() as unit:
+            with self._rt.accountant.unit(part="frontend") as unit:
                 unit.assign((self._tally, 1.0))
                 self._plan.prepare(whole)
         finally:
@@ -133,7 +133,7 @@ class SynthesisStream:
     def _next_segment(self, segments: Iterator[Segment]) -> Segment | None:
         t = time.perf_counter()
         try:
-            with self._rt.accountant.unit() as unit:  # the frontend's work is this request's too
+            with self._rt.accountant.unit(part="frontend") as unit:  # the frontend's work is this request's too
                 unit.assign((self._tally, 1.0))
                 seg = next(segments)
             if seg.end in ("sentence", "paragraph"):
@@ -159,7 +159,7 @@ class SynthesisStream:
             "sentences": max(1, self._sentences), "segments": len(self.segments), "audio_s": position,
             "wall_s": self.timings.get("total_s", 0.0), "status": status, "joules": e.joules, "kwh": e.kwh, "gco2e": e.gco2e,
             "method": e.method, "devices": e.devices, "gco2e_per_kwh": e.gco2e_per_kwh, "pue": e.pue,
-            "grid": e.grid, "cache": e.cache, "avoided_j": e.avoided_joules})
+            "grid": e.grid, "cache": e.cache, "avoided_j": e.avoided_joules, "parts": e.parts})
 
     def _run(self) -> Iterator[AudioChunk]:
         rt, s = self._rt, self.settings
@@ -204,7 +204,7 @@ class SynthesisStream:
         its :class:`SegmentInfo`; charged to this request."""
         s, native = self.settings, self.backend.sample_rate
         t = time.perf_counter()
-        with self._rt.accountant.unit() as unit:
+        with self._rt.accountant.unit(part="post") as unit:
             unit.assign((self._tally, 1.0))
             rendered = len(speech)
             speech = _apply_controls(speech, current, native)

@@ -25,11 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .carbon import CarbonFactors
+from .sums import EnergySum, _one_method, cache_status, combine_reports
 from .meter import EnergyMeter, Reading
 
-__all__ = ["EnergyAccountant", "EnergyReport", "EnergySum", "cache_status", "combine_reports", "EnergyTally", "EnergyTotals", "Unit"]
+__all__ = ["PARTS", "EnergyAccountant", "EnergyReport", "EnergySum", "cache_status", "combine_reports", "EnergyTally", "EnergyTotals", "Unit"]
 
 _log = logging.getLogger("greentts.energy")
+
+# The kinds of work a request's joules are split into (EnergyReport.parts): rendering speech on a worker
+# ("speech") or alone on every core ("fast_lane"), planning text ("frontend"), shaping and resampling the
+# rendered audio ("post"), looking up and writing the audio cache ("cache"), analysing a reference clip
+# ("enrollment"), anything else ("other").
+PARTS = ("speech", "fast_lane", "frontend", "post", "cache", "enrollment", "other")
 
 
 def _thread_clock() -> int | None:
@@ -56,6 +63,7 @@ class EnergyTally:
         self.cache_hits = self.cache_misses = 0
         self.avoided_j = 0.0
         self.avoided_methods: set[str] = set()
+        self.parts: dict[str, float] = {}  # joules by kind of work (see PARTS)
 
     def cache_hit(self, joules: float, method: str) -> None:
         self.cache_hits += 1
@@ -70,7 +78,8 @@ class EnergyTally:
 class Unit:
     """One executed unit of work (a segment, a batch, a frontend step). See :meth:`EnergyAccountant.unit`."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, part: str = "other") -> None:
+        self.part = part
         self.joules: dict[str, float] = {}
         self.shares: list[tuple[EnergyTally, float]] = []
         self.threads = max(1, threads)  # a multi-thread session: its pool works alongside this thread
@@ -117,6 +126,8 @@ class EnergyReport:
     avoided_joules: float = 0.0
     avoided_gco2e: float = 0.0
     avoided_method: str = ""  # how the avoided joules were known when they were spent: measured | estimated
+    # the joules by kind of work (PARTS): "speech" scales with the audio; the rest is per-request work
+    parts: dict[str, float] = field(default_factory=dict)
 
     @property
     def joules_per_audio_s(self) -> float:
@@ -132,85 +143,6 @@ class EnergyReport:
         return (f"energy {self.joules:.3g} J ({self.kwh:.3g} kWh, {self.gco2e:.3g} gCO2e; "
                 f"{self.joules_per_audio_s:.3g} J per audio second) {self.method} by {self.meter}; "
                 f"grid {self.gco2e_per_kwh:g} gCO2e/kWh [{self.grid}], PUE {self.pue:g}")
-
-
-class EnergySum:
-    """The energy of several requests summed (a dialogue's turns, a narration's streams, a batch's
-    items): the one place where reports are added up, with one rule for the combined ``method``:
-    the method they share, "mixed" when they differ, "" when nothing was added."""
-
-    def __init__(self) -> None:
-        self.joules = self.kwh = self.gco2e = 0.0
-        self.avoided_joules = self.avoided_gco2e = 0.0
-        self.cache_hits = self.cache_misses = 0
-        self._methods: set[str] = set()
-        self._avoided_methods: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, energy: EnergyReport | dict[str, Any] | None) -> None:
-        """Add a report (or its ``as_dict()``, or the dict this class makes); None adds nothing."""
-        if energy is None:
-            return
-        get = energy.get if isinstance(energy, dict) else lambda k, d=None: getattr(energy, k, d)
-        with self._lock:
-            self.joules += float(get("joules", 0.0) or 0.0)
-            self.kwh += float(get("kwh", 0.0) or 0.0)
-            self.gco2e += float(get("gco2e", 0.0) or 0.0)
-            self.avoided_joules += float(get("avoided_joules", 0.0) or 0.0)
-            self.avoided_gco2e += float(get("avoided_gco2e", 0.0) or 0.0)
-            self.cache_hits += int(get("cache_hits", 0) or 0)
-            self.cache_misses += int(get("cache_misses", 0) or 0)
-            if get("method"):
-                self._methods.add(str(get("method")))
-            if get("avoided_method"):
-                self._avoided_methods.add(str(get("avoided_method")))
-
-    @property
-    def method(self) -> str:
-        with self._lock:
-            return _one_method(self._methods)
-
-    def as_dict(self) -> dict[str, Any]:
-        method = self.method
-        with self._lock:
-            avoided_method = _one_method(self._avoided_methods)
-            hits, misses = self.cache_hits, self.cache_misses
-            return {"joules": self.joules, "kwh": self.kwh, "gco2e": self.gco2e, "method": method,
-                    "cache": cache_status(hits, misses), "cache_hits": hits, "cache_misses": misses,
-                    "avoided_joules": self.avoided_joules, "avoided_gco2e": self.avoided_gco2e,
-                    "avoided_method": avoided_method}
-
-def _one_method(methods: set[str]) -> str:
-    """The one rule for a combined method: the one they share, "mixed" when they differ, "" for none."""
-    return "mixed" if len(methods) > 1 else next(iter(methods), "")
-
-
-def cache_status(hits: int, misses: int) -> str:
-    """"off" when the cache was not used, else "hit" (all segments from it), "miss" (none) or "partial"."""
-    if not hits and not misses:
-        return "off"
-    return "hit" if not misses else "miss" if not hits else "partial"
-
-
-def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Several :class:`EnergyReport` dicts of one request (a Wyoming reply spoken sentence by sentence)
-    as one dict of the same shape: joules, kWh, gCO2e, audio and each device summed; the method by
-    :class:`EnergySum`'s rule; the grid, PUE and meter of the first. None when there are none."""
-    if not reports:
-        return None
-    if len(reports) == 1:
-        return dict(reports[0])
-    total = EnergySum()
-    devices: dict[str, dict[str, Any]] = {}
-    for r in reports:
-        total.add(r)
-        for name, dev in (r.get("devices") or {}).items():
-            d = devices.setdefault(name, {**dev, "joules": 0.0})
-            d["joules"] += float(dev.get("joules", 0.0))
-    audio_s = sum(float(r.get("audio_s", 0.0)) for r in reports)
-    out = {**reports[0], **total.as_dict(), "devices": devices, "audio_s": audio_s}
-    out["joules_per_audio_s"] = out["joules"] / audio_s if audio_s else 0.0
-    return out
 
 
 @dataclass(frozen=True)
@@ -295,13 +227,14 @@ class EnergyAccountant:
         return self.idle_watts
 
     @contextmanager
-    def unit(self, threads: int = 1) -> Iterator[Unit]:
+    def unit(self, threads: int = 1, part: str = "other") -> Iterator[Unit]:
         """Account one unit of work run by the calling thread; call ``assign`` on it before it ends.
 
         ``threads``: the unit drives a pool of that many threads (e.g. a multi-thread onnxruntime
         session) whose CPU time is not on this thread's clock; its thread time is scaled by it.
+        ``part``: what kind of work it is (one of :data:`PARTS`), reported per request.
         """
-        u = Unit(threads)
+        u = Unit(threads, part)
         with self.lock:
             self._settle()
             u._cpu_used()  # CPU time is counted from the moment the unit joined
@@ -357,6 +290,7 @@ class EnergyAccountant:
     def report(self, tally: EnergyTally) -> EnergyReport:
         with self.lock:
             joules = dict(tally.joules)
+            parts = dict(tally.parts)
         total = sum(joules.values())
         methods = self.meter.device_methods
         used = {methods.get(d, self.meter.method) for d in joules} or {self.meter.method}
@@ -368,7 +302,8 @@ class EnergyAccountant:
             grid=self.carbon.label, meter=getattr(self.meter, "name", type(self.meter).__name__),
             cache=cache_status(tally.cache_hits, tally.cache_misses), cache_hits=tally.cache_hits,
             cache_misses=tally.cache_misses, avoided_joules=tally.avoided_j,
-            avoided_gco2e=self.carbon.gco2e(tally.avoided_j), avoided_method=_one_method(tally.avoided_methods))
+            avoided_gco2e=self.carbon.gco2e(tally.avoided_j), avoided_method=_one_method(tally.avoided_methods),
+            parts=parts)
 
     # -- internals (lock held) ---------------------------------------------------------------------
 
@@ -394,6 +329,8 @@ class EnergyAccountant:
     def _charge(self, u: Unit) -> None:
         shares = [(t, w) for t, w in u.shares if w > 0] or [(t, 1.0) for t, _ in u.shares]
         norm = sum(w for _, w in shares)
+        spent = sum(u.joules.values())
         for tally, w in shares:
             _add(tally.joules, u.joules, w / norm)
+            tally.parts[u.part] = tally.parts.get(u.part, 0.0) + spent * w / norm
         # a unit charged to nobody stays in `attributed` (visible in totals), never silently lost

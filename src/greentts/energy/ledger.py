@@ -23,10 +23,13 @@ from ..errors import InputError
 __all__ = ["Ledger", "summarize"]
 
 _log = logging.getLogger("greentts.energy")
-SCHEMA_VERSION = 2  # 2: requests.cache and requests.avoided_j (the audio cache); a version-1 file is upgraded
+# 2: requests.cache and requests.avoided_j (the audio cache); 3: requests.parts (joules by kind of work,
+# JSON). Older files are upgraded in place; their requests read as cache "off" and no parts.
+SCHEMA_VERSION = 3
 
-_UPGRADE_1_TO_2 = ("ALTER TABLE requests ADD COLUMN cache TEXT NOT NULL DEFAULT 'off'",
-                   "ALTER TABLE requests ADD COLUMN avoided_j REAL NOT NULL DEFAULT 0")
+_UPGRADES = {1: ("ALTER TABLE requests ADD COLUMN cache TEXT NOT NULL DEFAULT 'off'",
+                 "ALTER TABLE requests ADD COLUMN avoided_j REAL NOT NULL DEFAULT 0"),
+             2: ("ALTER TABLE requests ADD COLUMN parts TEXT NOT NULL DEFAULT '{}'",)}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -37,7 +40,7 @@ CREATE TABLE IF NOT EXISTS requests (
     audio_s REAL NOT NULL, wall_s REAL NOT NULL, status TEXT NOT NULL,
     joules REAL NOT NULL, kwh REAL NOT NULL, gco2e REAL NOT NULL, method TEXT NOT NULL,
     devices TEXT NOT NULL, gco2e_per_kwh REAL NOT NULL, pue REAL NOT NULL, grid TEXT NOT NULL,
-    cache TEXT NOT NULL DEFAULT 'off', avoided_j REAL NOT NULL DEFAULT 0
+    cache TEXT NOT NULL DEFAULT 'off', avoided_j REAL NOT NULL DEFAULT 0, parts TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY, started REAL NOT NULL, updated REAL NOT NULL, meter TEXT NOT NULL,
@@ -59,11 +62,11 @@ class Ledger:
             with self._connect() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-                if version not in (0, 1, SCHEMA_VERSION) or (version == 0 and tables):
+                if version not in (0, *_UPGRADES, SCHEMA_VERSION) or (version == 0 and tables):
                     raise InputError(f"energy ledger {self.path} has schema version {version}, this greentts "
                                      f"writes version {SCHEMA_VERSION}; use a new file")
-                if version == 1:  # same rows, two more columns: earlier requests read as cache "off"
-                    for sql in _UPGRADE_1_TO_2:
+                for step in range(version or SCHEMA_VERSION, SCHEMA_VERSION):  # same rows, more columns
+                    for sql in _UPGRADES[step]:
                         db.execute(sql)
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -84,10 +87,11 @@ class Ledger:
     def record(self, row: dict[str, Any]) -> bool:
         """Add one request's row; False (and a warning) if the write failed."""
         row = {"cache": "off", "avoided_j": 0.0, **row, "ts": row.get("ts", time.time()), "session": self.session,
-               "devices": json.dumps(row["devices"], sort_keys=True)}
+               "devices": json.dumps(row["devices"], sort_keys=True),
+               "parts": json.dumps(row.get("parts") or {}, sort_keys=True)}
         cols = ("ts", "session", "voice", "backend", "tier", "lang", "chars", "sentences", "segments", "audio_s",
                 "wall_s", "status", "joules", "kwh", "gco2e", "method", "devices", "gco2e_per_kwh", "pue", "grid",
-                "cache", "avoided_j")
+                "cache", "avoided_j", "parts")
         return self._write(f"INSERT INTO requests ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                            [row[c] for c in cols])
 
@@ -127,6 +131,8 @@ def summarize(path: str | Path) -> dict[str, Any]:
                 "GROUP BY voice, backend, tier ORDER BY backend, tier, voice").fetchall()
             requests_j, avoided_j = db.execute(
                 "SELECT COALESCE(SUM(joules),0), COALESCE(SUM(avoided_j),0) FROM requests").fetchone()
+            parts = dict(db.execute("SELECT p.key, SUM(p.value) FROM requests, json_each(requests.parts) AS p "
+                                    "GROUP BY p.key ORDER BY p.key").fetchall())
             sessions = db.execute("SELECT COUNT(*), COALESCE(SUM(wall_s),0), COALESCE(SUM(total_j),0), "
                                   "COALESCE(SUM(idle_j),0), COALESCE(SUM(attributed_j),0), "
                                   "COALESCE(SUM(startup_j),0) FROM sessions").fetchone()
@@ -148,6 +154,6 @@ def summarize(path: str | Path) -> dict[str, Any]:
             "gco2e_per_1000_sentences": 1000 * gco2e / sentences if sentences else 0.0,
         })
     n_sessions, wall_s, total_j, idle_j, attributed_j, startup_j = sessions
-    return {"groups": rows, "requests_j": requests_j, "avoided_j": avoided_j,
+    return {"groups": rows, "requests_j": requests_j, "avoided_j": avoided_j, "parts_j": parts,
             "sessions": {"count": n_sessions, "wall_s": wall_s, "total_j": total_j, "idle_j": idle_j,
                          "attributed_j": attributed_j, "startup_j": startup_j}}

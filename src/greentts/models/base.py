@@ -76,8 +76,12 @@ def runtime_version() -> str:
     return str(ort.__version__)
 
 
-def ort_session(path: str, threads: int):  # noqa: ANN201 - onnxruntime has no types
-    """An onnxruntime CPU session with explicit intra-op threads."""
+def ort_session(path: str, threads: int, spinning: bool = False):  # noqa: ANN201 - onnxruntime has no types
+    """An onnxruntime CPU session with explicit intra-op threads.
+
+    ``spinning``: let the pool threads of a multi-thread session busy-wait for work. Off by default: on
+    the 2-thread fast-lane session it cost 20-29 % more CPU time (so estimated energy) for the same wall
+    time within noise (``python bench/spinning.py``)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -93,6 +97,7 @@ def ort_session(path: str, threads: int):  # noqa: ANN201 - onnxruntime has no t
     # 80 s, at the same speed (bench/ort_mem_pattern.py: 1.03x time, within noise).
     so.enable_mem_pattern = False
     so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 

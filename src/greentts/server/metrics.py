@@ -33,6 +33,9 @@ class Metrics:
         self.avoided_j = Counter("greentts_energy_avoided_joules_total", "energy not spent: what the segments "
                                  "served from the audio cache cost when first rendered", ["method", "backend"],
                                  registry=r)
+        self.part_j = Counter("greentts_energy_part_joules_total", "energy attributed to requests by kind of "
+                              "work: speech, fast_lane (rendering), frontend, post, cache, enrollment, other",
+                              ["part"], registry=r)
         self.cache_requests = Counter("greentts_audio_cache_requests_total", "requests by how the audio cache "
                                       "served them (hit: every segment, partial, miss: none)", ["result"], registry=r)
         Gauge("greentts_audio_cache_bytes", "size of the on-disk audio cache as this process last saw it",
@@ -64,6 +67,8 @@ class Metrics:
         if record.energy is not None:
             self.energy_j.labels(record.energy["method"], record.backend).inc(record.energy["joules"])
             self.gco2e.labels(record.backend).inc(record.energy["gco2e"])
+            for part, joules in (record.energy.get("parts") or {}).items():
+                self.part_j.labels(part).inc(max(0.0, float(joules)))
             cache = record.energy.get("cache", "off")
             if cache != "off":
                 self.cache_requests.labels(cache).inc()

@@ -34,7 +34,6 @@ __all__ = ["SpeechService", "HTTPError", "TooBusy", "Ticket", "status_for", "Job
 log = logging.getLogger("greentts.server")
 COST_EWMA = 0.2  # weight of each new first-audio measurement in the admission estimate
 
-
 _SSML_VOICE_RE = re.compile(r"(<(?:\w+:)?voice\b[^>]*?\bname\s*=\s*)([\"'])(.*?)\2")
 
 
@@ -380,7 +379,8 @@ class SpeechService:
             h.update({"x-greentts-energy-joules": f"{e['joules']:.6g}", "x-greentts-energy-kwh": f"{e['kwh']:.6g}",
                       "x-greentts-gco2e": f"{e['gco2e']:.6g}", "x-greentts-energy-method": e["method"],
                       "x-greentts-audio-seconds": f"{record.audio_s:.4f}", "x-greentts-cache": e.get("cache", "off"),
-                      "x-greentts-energy-avoided-joules": f"{e.get('avoided_joules', 0.0):.6g}"})
+                      "x-greentts-energy-avoided-joules": f"{e.get('avoided_joules', 0.0):.6g}",
+                      "x-greentts-energy-parts": ";".join(f"{k}={v:.4g}" for k, v in sorted((e.get("parts") or {}).items()))})
             if record.total_s and record.audio_s:
                 h["x-greentts-rtf"] = f"{record.total_s / record.audio_s:.4f}"
         return h

@@ -116,7 +116,7 @@ class EnrollmentService:
             half = self._prosody.get(key)
         if half is None:
             enroller = self.enroller()
-            with self.accountant.unit(enroller.threads) as unit:
+            with self.accountant.unit(enroller.threads, part="enrollment") as unit:
                 unit.assign((self.startup, 1.0))
                 ref = enroller.reference(clip, None, None)
                 half = enroller.prosody_half(ref, voice.table)
@@ -149,7 +149,7 @@ class _Job:
         try:
             self.enroller = self.service.enroller()
             self.preview()
-            with self.service.accountant.unit(self.enroller.threads) as unit:
+            with self.service.accountant.unit(self.enroller.threads, part="enrollment") as unit:
                 unit.assign((self.tally, 1.0))
                 self.refine()
                 final = self.choose()
@@ -173,7 +173,7 @@ class _Job:
     def preview(self) -> None:
         """Analyse the clip and save the preview voice (before any ASR: the voice is usable at once)."""
         enr = self.enroller
-        with self.service.accountant.unit(enr.threads) as unit:
+        with self.service.accountant.unit(enr.threads, part="enrollment") as unit:
             unit.assign((self.tally, 1.0))
             self.report("analyse", 0, 1)
             self.ref = enr.reference(self.clip, self.text, self.lang, transcribe=False)  # ASR after the preview
