@@ -39,6 +39,10 @@ class EngineConfig(_Strict):
         "windowed", description="windowed: the im2col graph, rendering only the speech and a little of the "
         "boundary padding (less work, same timing); im2col: lossless rewrite, the original's audio bit for bit, "
         "faster; original: as shipped")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="cpu: Kokoro int8 on onnxruntime; "
+                        "cuda (or cuda:N): Kokoro on PyTorch on an NVIDIA GPU, segments batched dynamically")
+    gpu_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="autocast type on cuda")
+    max_batch: int = Field(16, ge=1, le=256, description="on cuda: most segments in one batch")
     voices_dir: Path | None = Field(None, description="enrolled voices (default $XDG_DATA_HOME/greentts/voices)")
     default_voice_en: str = "af_heart"
     default_voice_zh: str = "zf_xiaoxiao"

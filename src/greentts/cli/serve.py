@@ -24,6 +24,8 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core; "
                                                                    "with --ray, one per replica CPU)"),
     config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu (default: Kokoro int8 on onnxruntime) or "
+                                         "cuda[:N] (Kokoro on PyTorch on an NVIDIA GPU, batched dynamically)"),
     api_key: list[str] = typer.Option([], "--api-key", help="require this Bearer key (repeatable; see also "
                                                             "$GREENTTS_API_KEYS, $GREENTTS_API_KEYS_FILE)"),
     cors: list[str] = typer.Option([], "--cors-origin", help="allow this browser origin (repeatable)"),
@@ -48,6 +50,8 @@ def serve(
         engine = energy.config()
         if workers:
             engine["workers"] = workers
+        if device:
+            engine["device"] = device
         cfg = load_config(config, host=host, port=port, max_requests=max_requests, engine=engine,
                           max_first_audio_wait_s=max_wait,
                           api_keys=tuple(api_key) or None, cors_origins=tuple(cors) or None)
@@ -164,6 +168,8 @@ def wyoming(
         engine = energy.config()
         if workers:
             engine["workers"] = workers
+        if device:
+            engine["device"] = device
         cfg = load_config(config, host=host, port=http_port, engine=engine)
         options = WyomingOptions(tier=tier, sample_rate=rate, speed=speed, samples_per_chunk=samples_per_chunk)
         typer.echo(f"greentts wyoming on {uri}" + (f", HTTP on http://{cfg.host}:{cfg.port}" if http_port else "")

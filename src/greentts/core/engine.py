@@ -101,15 +101,13 @@ class EngineCore:
         for path in self.config.dictionaries:
             lexicon = lexicon + Lexicon.load(path)
         self.frontend = Frontend(lexicon, self.config.max_segment_ids, self.config.first_segment_ids)
-        self.backends: dict[str, Backend] = {
-            "kokoro": KokoroBackend(self.config.cache_dir, self.config.kokoro_graph),
-            "hibari": HibariBackend(),
-        }
+        self.backends: dict[str, Backend] = {"kokoro": self._kokoro(), "hibari": HibariBackend()}
         self.workers = self.config.workers or os.cpu_count() or 1
         # The fast lane: when the engine is idle, a stream's first segment (or a whole request's only one)
         # runs alone on a session using every core.
         self.latency_threads = self.workers * self.config.threads_per_worker
-        self.fast_lane = self.config.fast_lane and self.latency_threads > 1
+        # (not on a GPU: there the batcher, not a session's thread count, decides the speed)
+        self.fast_lane = self.config.fast_lane and self.latency_threads > 1 and self.config.device == "cpu"
         self.carbon = CarbonFactors.resolve(self.config.country, self.config.grid_gco2_per_kwh, self.config.pue)
         self.ledger = Ledger(self.config.ledger) if self.config.ledger else None
         self.accountant = EnergyAccountant(self._meter(), self.carbon)
@@ -132,6 +130,16 @@ class EngineCore:
                                     lambda voice, path: self._clip_prosody(voice, path))
         self._closed = False
         self._lock = threading.Lock()
+
+    def _kokoro(self) -> Backend:
+        """int8 onnxruntime on CPU; on a CUDA device, PyTorch with dynamic batching (InputError if the
+        device cannot be used here, ModelError if torch is not installed)."""
+        c = self.config
+        if c.device == "cpu":
+            return KokoroBackend(c.cache_dir, c.kokoro_graph)
+        from ..models.kokoro_gpu import TorchKokoroBackend
+
+        return TorchKokoroBackend(c.cache_dir, c.device, c.gpu_dtype, c.max_batch)
 
     def _audio_cache(self) -> SegmentCache | None:
         c = self.config
@@ -182,6 +190,8 @@ class EngineCore:
                 return
             self._closed = True
         self._scheduler.close()
+        for backend in self.backends.values():  # a batching backend's thread
+            getattr(backend, "close", lambda: None)()
         self.accountant.stop_polling()
         if self.ledger is not None:
             self._record_session()
