@@ -143,6 +143,8 @@ def wyoming(
                                            "discovery under this name ('' = the MAC address)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="synthesis workers (default: one per core)"),
     config: Optional[Path] = typer.Option(None, "--config", help="server settings, JSON or TOML (ServerConfig)"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu (default) or cuda[:N] (Kokoro on PyTorch "
+                                         "on an NVIDIA GPU, batched dynamically)"),
     energy: EnergyOptions = EnergyOptions(),
 ) -> None:
     """Serve the Wyoming protocol (Home Assistant): describe, synthesize, streamed synthesis."""
