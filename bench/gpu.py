@@ -35,7 +35,8 @@ def _corpus(limit: int) -> list[tuple[str, str]]:
     return out
 
 
-def _items(limit: int) -> list[Any]:
+def _items(limit: int) -> tuple[list[Any], int]:
+    """The corpus as model segments, and how many sentences they are."""
     from greentts.models.kokoro_batched import BatchItem
     from greentts.text.frontend import Frontend
     from greentts.voices.store import VoiceStore, default_voices_dir
@@ -46,7 +47,7 @@ def _items(limit: int) -> list[Any]:
         voice = voices.get(name)
         for seg in frontend.phonemize(text):
             items.append(BatchItem(list(seg.ids), np.asarray(voice.style(len(seg.ids)), np.float32), 1.0, voice.adain))
-    return items
+    return items, len(_corpus(limit))
 
 
 class _Energy:
@@ -79,7 +80,7 @@ def _sync(torch: Any, device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _run(model: Any, items: list[Any], size: int, energy: _Energy, warmup: int) -> dict[str, Any]:
+def _run(model: Any, items: list[Any], sentences: int, size: int, energy: _Energy, warmup: int) -> dict[str, Any]:
     from greentts.models.kokoro_torch import torch
 
     batches = [items[i:i + size] for i in range(0, len(items), size)]
@@ -99,12 +100,12 @@ def _run(model: Any, items: list[Any], size: int, energy: _Energy, warmup: int) 
         audio_s += sum(len(a) for a, _ in out) / 24000
     wall = time.perf_counter() - t0
     q = np.quantile(lat, [0.5, 0.95, 0.99]) if lat else [0.0, 0.0, 0.0]
-    row: dict[str, Any] = {"batch": size, "batches": len(batches), "sentences": len(items), "audio_s": audio_s,
+    row: dict[str, Any] = {"batch": size, "batches": len(batches), "segments": len(items), "audio_s": audio_s,
                            "wall_s": wall, "audio_s_per_s": audio_s / wall, "rtf": wall / audio_s,
                            "p50_s": float(q[0]), "p95_s": float(q[1]), "p99_s": float(q[2])}
     if joules:
         total = sum(joules)
-        row.update(joules=total, j_per_audio_s=total / audio_s, kwh_per_1000_sentences=total / 3.6e6 * 1000 / len(items),
+        row.update(joules=total, j_per_audio_s=total / audio_s, kwh_per_1000_sentences=total / 3.6e6 * 1000 / sentences,
                    method="measured")
     if str(model.device).startswith("cuda"):
         row["gpu_memory_peak_mb"] = torch.cuda.max_memory_allocated() / 1e6
@@ -115,7 +116,7 @@ def _run(model: Any, items: list[Any], size: int, energy: _Energy, warmup: int) 
 
 def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [f"Device: {meta.get('gpu', meta['device'])}, driver {meta.get('driver', '-')}, torch {meta['torch']}, "
-             f"{meta['sentences']} sentences (`python bench/gpu.py`).", "",
+             f"{meta['sentences']} sentences in {meta['segments']} segments (`python bench/gpu.py`).", "",
              "| dtype | batch | audio s / s | RTF | p50 / p95 / p99 batch latency (s) | J per audio s (measured) | "
              "kWh per 1000 sentences | peak GPU memory (MB) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -146,15 +147,15 @@ def main() -> None:
     from greentts.models.kokoro_batched import BatchedKokoro
     from greentts.models.kokoro_torch import torch
 
-    items = _items(args.limit)
+    items, sentences = _items(args.limit)
     energy = _Energy(args.device)
     meta = {"device": args.device, "torch": torch.__version__, "python": platform.python_version(),
-            "sentences": len(items), **energy.describe()}
+            "sentences": sentences, "segments": len(items), **energy.describe()}
     rows = []
     for dtype in args.dtypes.split(","):
         model = BatchedKokoro(kokoro_model_path(), args.device, dtype)
         for size in (int(s) for s in args.sizes.split(",")):
-            row = {"dtype": dtype, **_run(model, items, size, energy, args.warmup)}
+            row = {"dtype": dtype, **_run(model, items, sentences, size, energy, args.warmup)}
             rows.append(row)
             print(json.dumps(row), flush=True)
         del model
