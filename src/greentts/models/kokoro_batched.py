@@ -65,6 +65,7 @@ def check_device(device: str) -> "torch.device":
 
 class _Lengths(threading.local):
     frames: "torch.Tensor | None" = None  # (B,) frames per item, while a batched decode runs on this thread
+    longest: int = 0  # their maximum (kept as a number: no device sync per layer)
     adain: "torch.Tensor | None" = None  # (B, D) per-item AdaIN offsets
 
 
@@ -93,7 +94,7 @@ class BatchedKokoro:
         frames = self._ctx.frames
         if frames is None:
             return None
-        longest = int(frames.max())
+        longest = self._ctx.longest
         ratio = length // longest
         valid = length - ratio * (longest - frames)
         return (torch.arange(length, device=frames.device)[None, :] < valid[:, None]).unsqueeze(1)
@@ -185,7 +186,7 @@ class BatchedKokoro:
                 dur[i, :int(n[i])] = torch.as_tensor(np.asarray(it.durations, np.int64), device=dev)
         frames = dur.sum(1)
         aln = _alignment(dur, n, int(frames.max())).to(d.dtype)
-        self._ctx.frames, self._ctx.adain = frames, self._adain(items)
+        self._ctx.frames, self._ctx.longest, self._ctx.adain = frames, int(frames.max()), self._adain(items)
         try:
             en = d.transpose(-1, -2) @ aln
             f0, noise = self._f0n(en, style[:, 128:], frames)
