@@ -234,6 +234,8 @@ class EnergyAccountant:
         session) whose CPU time is not on this thread's clock; its thread time is scaled by it.
         ``part``: what kind of work it is (one of :data:`PARTS`), reported per request.
         """
+        if part not in PARTS:
+            raise ValueError(f"unknown energy part {part!r}; one of {', '.join(PARTS)}")
         u = Unit(threads, part)
         with self.lock:
             self._settle()

@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .kokoro_torch import build_kmodel, load_weights, torch
+from .kokoro import KokoroBackend
+from .kokoro_torch import KOKORO_V1_CONFIG, build_kmodel, load_weights, torch
 
 __all__ = ["BatchItem", "BatchedKokoro", "check_device"]
 
 FRAME_SAMPLES = 600  # audio samples per duration frame at 24 kHz
-MAX_IDS = 510
+STFT_FRAMES = FRAME_SAMPLES // KOKORO_V1_CONFIG["istftnet"]["gen_istft_hop_size"]  # iSTFT frames per frame: 120
+MAX_IDS = KokoroBackend.max_ids
 F = torch.nn.functional
 
 
@@ -242,7 +244,7 @@ class BatchedKokoro:
                 har, _, _ = g.m_source(up)
                 spec, phase = g.stft.transform(har.transpose(1, 2).squeeze(1))
                 h = torch.cat([spec, phase], dim=1)
-                out.append(F.pad(h, (0, 120 * (longest - k))))
+                out.append(F.pad(h, (0, STFT_FRAMES * (longest - k))))
         return torch.cat(out, dim=0)
 
     def _generate(self, x: "torch.Tensor", s: "torch.Tensor", f0: "torch.Tensor",
@@ -262,7 +264,7 @@ class BatchedKokoro:
         audio = []
         with torch.autocast(self.device.type, enabled=False):
             for i, k in enumerate(frames.tolist()):
-                xi = x[i:i + 1, :, :120 * k + 1].float()
+                xi = x[i:i + 1, :, :STFT_FRAMES * k + 1].float()
                 audio.append(g.stft.inverse(torch.exp(xi[:, :half]), torch.sin(xi[:, half:])).reshape(-1))
         return audio
 
