@@ -305,6 +305,10 @@ def test_torch_rebuild_and_onnx_graph_apply_adain_offsets_alike(clone_engine):
 # -- real human speakers (bench/real_voices.py: recordings taken out of PyPI packages) ---------------
 
 REAL = {"daniel": "en", "s4": "zh"}  # an English actor (14 s of film audio: windowed), a Mandarin speaker
+# How much closer than the start voice each clone must be on ECAPA. s4's full AdaIN offsets reach
+# +0.22 but at 18.3 % toneless pinyin error (stock 1.2 %); the guard keeps the largest scale within
+# ASR_GIVE, measured x0.15: +0.06 (x0: +0.00 to +0.02, so this still needs offsets kept).
+MARGIN = {"daniel": 0.10, "s4": 0.04}
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +348,9 @@ def test_real_speaker_clone_is_closer_than_its_start_voice_on_an_encoder_in_no_l
     # ECAPA: never optimised, never used to choose. bench/clone.py (six sentences): daniel 0.253 -> 0.607,
     # s4 0.429 -> 0.689 with the AdaIN offsets (ENROLL_VERSION 5); the style offset alone reached about
     # a third of that
-    assert e["clone"] >= e["start"] + 0.10, e
+    assert e["clone"] >= e["start"] + MARGIN[name], e
+    g = e["meta"]["intelligibility"]  # and no less intelligible than the guard allows
+    assert g is None or g["clone"] <= g["start_voice"] + ASR_GIVE, g
 
 
 def test_a_long_real_recording_is_cut_to_its_cleanest_window(real_enrolled):

@@ -164,16 +164,19 @@ class Listening:
         return self._stock_asr[key]
 
     def intelligibility(self, lang: str, table: np.ndarray, adain: np.ndarray | None = None) -> float | None:
-        """Mean Whisper WER (en) / CER (zh) of ``table`` reading the guard sentences; None without ASR."""
+        """Mean Whisper WER (en) / toneless pinyin error (zh) of ``table`` reading the guard sentences;
+        None without ASR. Not CER in Mandarin: homophones cost the stock voice zm_yunyang 11.4 % CER on
+        these sentences against 1.2 % pinyin error, a noise that let clones at 18 % pinyin error pass."""
         if not self._asr_available():
             return None
-        from ..quality.asr import char_error_rate, word_error_rate
+        from ..quality.asr import word_error_rate
+        from ..quality.scoring import pinyin_error_rate
 
         asr, errs = self._transcriber(), []
         for text in GUARD_SENTENCES[lang]:
             audio = self.speak(table, self._ids(text, lang), adain)
             hyp = asr.transcribe(audio, SR, lang)
-            errs.append(char_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
+            errs.append(pinyin_error_rate(text, hyp) if lang == "zh" else word_error_rate(text, hyp))
         return float(np.mean(errs))
 
     def _ids(self, text: str, lang: str) -> list[int]:

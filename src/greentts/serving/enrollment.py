@@ -331,25 +331,29 @@ class _Job:
 def _intelligibility_guard(enroller: Any, lang: str, base_table: np.ndarray, table: np.ndarray,
                            adain: np.ndarray) -> tuple[dict[str, Any] | None, np.ndarray | None, str]:
     """Whisper on the guard sentences: keep the AdaIN offsets if the clone is within ``ASR_GIVE`` of its
-    start voice, else the first of ``GUARD_SCALES`` that is (or the clearest tried). Returns (what was
-    measured, the offsets to keep, a label for ``chosen`` or "")."""
+    start voice, else the largest of ``GUARD_SCALES`` that is, found by bisection (intelligibility falls
+    smoothly with the scale), or the clearest tried. Returns (what was measured, the offsets to keep, a
+    label for ``chosen`` or "")."""
     from ..clone.enroll import ASR_GIVE, GUARD_SCALES
     from ..clone.sentences import GUARD_SENTENCES
 
     start = enroller.stock_intelligibility(lang, base_table)
     if start is None:
         return None, adain, ""
-    tries = [(1.0, enroller.intelligibility(lang, table, adain))]
-    for scale in GUARD_SCALES:
-        if tries[-1][1] <= start + ASR_GIVE:
-            break
-        tries.append((scale, enroller.intelligibility(lang, table, adain * scale if scale else None)))
-    ok = [t for t in tries if t[1] <= start + ASR_GIVE]
-    scale, err = ok[0] if ok else min(tries, key=lambda t: (t[1], -t[0]))
+    tries = {1.0: enroller.intelligibility(lang, table, adain)}
+    lo, hi = 0, 0 if tries[1.0] <= start + ASR_GIVE else len(GUARD_SCALES)
+    while lo < hi:  # the first passing index of GUARD_SCALES (largest to smallest)
+        mid = (lo + hi) // 2
+        s = GUARD_SCALES[mid]
+        tries[s] = enroller.intelligibility(lang, table, (adain * s).astype(np.float32) if s else None)
+        lo, hi = (lo, mid) if tries[s] <= start + ASR_GIVE else (mid + 1, hi)
+    ok = [s for s, e in tries.items() if e <= start + ASR_GIVE]
+    scale = max(ok) if ok else min(tries, key=lambda s: (tries[s], -s))
     kept = None if scale == 0 else (adain if scale == 1 else (adain * scale).astype(np.float32))
-    report = {"start_voice": round(start, 4), "clone": round(err, 4), "adain_scale": scale,
-              "tried": [{"adain_scale": s, "error_rate": round(e, 4)} for s, e in tries],
-              "measured_on": f"Whisper base {'CER' if lang == 'zh' else 'WER'}, {len(GUARD_SENTENCES[lang])} guard sentences (ONNX path)"}
+    report = {"start_voice": round(start, 4), "clone": round(tries[scale], 4), "adain_scale": scale,
+              "tried": [{"adain_scale": s, "error_rate": round(e, 4)} for s, e in tries.items()],
+              "measured_on": f"Whisper base {'toneless pinyin error' if lang == 'zh' else 'WER'}, "
+                             f"{len(GUARD_SENTENCES[lang])} guard sentences (ONNX path)"}
     return report, kept, "" if scale == 1 else f"adain-x{scale:g}"
 
 
