@@ -78,16 +78,22 @@ def test_twice_the_work_about_twice_the_joules(engine):
         assert parts["speech"] > 0.9 * r.energy.joules and "fast_lane" not in parts
 
 
-def test_a_one_sentence_request_on_the_fast_lane_costs_what_its_audio_costs(engine):
-    # one sentence takes the all-cores fast lane, two run on the workers: with onnxruntime's spin-waiting
-    # the fast lane cost ~1.45x as much per audio second, so twice the text gave 1.42x the joules
-    # (bench/spinning.py); without it, about 2x
+def test_a_one_sentence_request_is_charged_to_the_fast_lane_whose_sessions_do_not_spin(engine):
+    # one sentence takes the all-cores fast lane, two run on the workers. With onnxruntime's spin-waiting
+    # the fast lane cost 1.29-1.69x the CPU of a worker for the same audio, a per-request constant no
+    # report named (bench/spinning.py). How close to 2x the joules of twice the text now come is a
+    # measurement of CPU time, so it is proven by bench/proportional.py (docs/energy.md), not by a timed
+    # test: CI once saw 1.48x where this machine saw 1.80-2.15x. Here: the split is reported, the band
+    # only rejects "no proportionality" (1x) and double counting (4x), and no session spins.
     text = "The committee will publish its findings on the fourth of June."
     one = min((engine.synthesize(text) for _ in range(3)), key=lambda r: r.energy.joules)
     two = min((engine.synthesize(text + " " + text) for _ in range(3)), key=lambda r: r.energy.joules)
-    assert one.energy.parts.get("fast_lane", 0.0) > 0.9 * one.energy.joules
-    assert two.energy.parts.get("speech", 0.0) > 0.9 * two.energy.joules
-    assert 1.7 < two.energy.joules / one.energy.joules < 3.0
+    assert one.energy.parts.get("fast_lane", 0.0) > 0.9 * one.energy.joules and "speech" not in one.energy.parts
+    assert two.energy.parts.get("speech", 0.0) > 0.9 * two.energy.joules and "fast_lane" not in two.energy.parts
+    assert 1.25 < two.energy.joules / one.energy.joules < 3.5
+    session = engine.backends["kokoro"].new_session(engine.latency_threads)  # as the fast lane opens it
+    for part in (session._front, session._decoder):
+        assert part.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_idle_power_was_measured_and_is_kept_out_of_requests(engine):
