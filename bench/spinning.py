@@ -35,14 +35,8 @@ def _cpu_s() -> float:
 
 
 def _sessions(backend: Any, threads: int) -> dict[str, Any]:
-    from greentts.models.base import ort_session
-    from greentts.models.kokoro import _WindowedSession
-
-    backend.load()
-    front, decoder = backend._paths
-
     def make(n: int, spin: bool) -> Any:
-        return _WindowedSession(ort_session(str(front), n, spin), ort_session(str(decoder), n, spin))
+        return backend.new_session(n, spinning=spin)
 
     return {"1 thread": make(1, False), f"{threads} threads, spinning": make(threads, True),
             f"{threads} threads, no spinning": make(threads, False)}

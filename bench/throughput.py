@@ -15,6 +15,14 @@ and G2P (greentts' frontend, one sentence per segment), so they do identical mod
 * engine-own-sessions: the engine with a model session of its own per worker
              (``share_sessions=False``, the behaviour before issue 20), to show what sharing one
              session per thread count saves in memory and costs (or not) in throughput.
+* engine-heap-weights: the engine with each session holding its own weights and pre-packed
+             copies on the heap (``map_weights=False``, the behaviour before 2026-12-07), to show
+             what mapping them from one file saves and costs.
+
+Memory: peak RSS (the kernel's high-water mark) and peak PSS (``/proc/self/smaps_rollup``, sampled
+every 0.1 s). RSS counts a page of a mapped file once per mapping, so sessions sharing one weights
+file are counted once each in RSS; PSS counts each physical page once (divided among the processes
+sharing it), the memory the process really costs.
 
 Each measurement runs in its own subprocess (so peak RSS is per pipeline), alternating
 reference/engine for ``--reps`` rounds; medians are reported, and the throughput ratio is the
@@ -34,6 +42,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,9 +51,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 CORPUS = {"en": (HERE / "corpus_en.txt", "af_heart"), "zh": (HERE / "corpus_zh.txt", "zf_xiaoxiao")}
 LATENCY_REPS = 7
-KINDS = ("reference", "engine", "engine-whole-graph", "engine-original-graph", "engine-own-sessions")
+KINDS = ("reference", "engine", "engine-whole-graph", "engine-original-graph", "engine-own-sessions",
+         "engine-heap-weights")
 TITLES = {"reference": "reference (1 session x 2 threads)", "engine": "greentts Engine",
-          "engine-whole-graph": "Engine, whole graph", "engine-original-graph": "Engine, original graph", "engine-own-sessions": "Engine, a session per worker"}
+          "engine-whole-graph": "Engine, whole graph", "engine-original-graph": "Engine, original graph", "engine-own-sessions": "Engine, a session per worker",
+          "engine-heap-weights": "Engine, weights on the heap"}
 
 
 def _texts() -> dict[str, list[str]]:
@@ -85,10 +96,11 @@ def _reference(texts: dict[str, list[str]]) -> dict[str, float]:
             "audio_s": samples / 24000, "first_audio_s": statistics.median(latency)}
 
 
-def _engine(texts: dict[str, list[str]], graph: str = "windowed", share: bool = True) -> dict[str, float]:
+def _engine(texts: dict[str, list[str]], graph: str = "windowed", share: bool = True,
+            mapped: bool = True) -> dict[str, float]:
     from greentts import Engine
 
-    with Engine(kokoro_graph=graph, share_sessions=share) as engine:
+    with Engine(kokoro_graph=graph, share_sessions=share, map_weights=mapped) as engine:
         engine.warm_up()
         paragraph = " ".join(texts["en"][:5])
         latency = []
@@ -110,15 +122,40 @@ def _engine(texts: dict[str, list[str]], graph: str = "windowed", share: bool = 
                 "workers": engine.workers}
 
 
+class _PeakPss:
+    """The highest proportional set size seen, sampled from a thread (the kernel keeps no PSS peak)."""
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now_mb() -> float:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("Pss:"))
+
+    def _loop(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.peak_mb = max(self.peak_mb, self.now_mb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak_mb, self.now_mb())
+
+
 def child(kind: str) -> None:
     texts = _texts()
+    pss = _PeakPss()
     if kind == "reference":
         out = _reference(texts)
     else:
         graph = {"engine-original-graph": "original", "engine-whole-graph": "im2col"}.get(kind, "windowed")
-        out = _engine(texts, graph,
-                      share=kind != "engine-own-sessions")
+        out = _engine(texts, graph, share=kind != "engine-own-sessions", mapped=kind != "engine-heap-weights")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_pss_mb"] = pss.stop()
     print(json.dumps(out))
 
 
@@ -162,6 +199,7 @@ def summarize(rounds: list[dict], kinds: tuple[str, ...] = KINDS) -> dict[str, d
             "throughput_x_rt": statistics.median(r["audio_s"] / r["wall_s"] for r in rs),
             "cpu_s_per_audio_s": statistics.median(r["cpu_s"] / r["audio_s"] for r in rs),
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
+            "peak_pss_mb": statistics.median(r.get("peak_pss_mb", float("nan")) for r in rs),
             "first_audio_s": statistics.median(r["first_audio_s"] for r in rs),
         }
     def speed(r: dict[str, float]) -> float:
@@ -179,6 +217,7 @@ def markdown(s: dict[str, dict[str, float]], reps: int, kinds: tuple[str, ...] =
         ("throughput vs reference", "1.00x", *(f"**{s['ratio'][k]:.2f}x**" for k in kinds[1:])),
         ("CPU seconds per audio second", *(f"{c['cpu_s_per_audio_s']:.3f}" for c in cols)),
         ("peak RSS (MB)", *(f"{c['peak_rss_mb']:.0f}" for c in cols)),
+        ("peak PSS (MB)", *(f"{c['peak_pss_mb']:.0f}" for c in cols)),
         ("first audio, 5-sentence paragraph (s)", *(f"{c['first_audio_s']:.3f}" for c in cols)),
         ("audio produced (s)", *(f"{c['audio_s']:.1f}" for c in cols)),
     ]

@@ -39,6 +39,9 @@ class EngineConfig(_Strict):
         "windowed", description="windowed: the im2col graph, rendering only the speech and a little of the "
         "boundary padding (less work, same timing); im2col: lossless rewrite, the original's audio bit for bit, "
         "faster; original: as shipped")
+    map_weights: bool = Field(True, description="cpu: Kokoro sessions memory-map their weights and the kernels' "
+                              "pre-packed copies from a file written once per onnxruntime version and CPU, so every "
+                              "session shares one copy (same audio); false: each session holds its own on the heap")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="cpu: Kokoro int8 on onnxruntime; "
                         "cuda (or cuda:N): Kokoro on PyTorch on an NVIDIA GPU, segments batched dynamically")
     gpu_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="autocast type on cuda")

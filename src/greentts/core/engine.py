@@ -136,7 +136,7 @@ class EngineCore:
         device cannot be used here, ModelError if torch is not installed)."""
         c = self.config
         if c.device == "cpu":
-            return KokoroBackend(c.cache_dir, c.kokoro_graph)
+            return KokoroBackend(c.cache_dir, c.kokoro_graph, c.map_weights)
         from ..models.kokoro_gpu import TorchKokoroBackend
 
         return TorchKokoroBackend(c.cache_dir, c.device, c.gpu_dtype, c.max_batch)

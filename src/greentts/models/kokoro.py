@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..voice import Voice
-from .assets import KOKORO_SHA256, kokoro_fast_model_path, kokoro_model_path, kokoro_window_paths
+from .assets import KOKORO_SHA256, kokoro_graph_paths
 from .base import audio_digest, ort_run_options, ort_session, runtime_version
 from .optimize import ADAIN_DIM, ADAIN_INPUT, REWRITE_VERSION
 from .windowing import FRONT_OUTPUTS, LEAD_CONTEXT, TRAIL_CONTEXT, WINDOW_VERSION, decoder_feed, place, plan_window
@@ -33,37 +33,31 @@ class KokoroBackend:
     languages = frozenset({"en", "zh"})
     max_ids = 510
 
-    def __init__(self, cache_dir: Path | None = None, graph: str = "windowed") -> None:
+    def __init__(self, cache_dir: Path | None = None, graph: str = "windowed", mapped: bool = True) -> None:
         if graph not in GRAPHS:
             raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, not {graph!r}")
         self._cache_dir = cache_dir
         self.graph = graph
+        self.mapped = mapped  # sessions map the weights and their pre-packed copies (models.base.save_mapped)
         self._paths: tuple[Path, ...] | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         with self._lock:
             if self._paths is None:
-                if self.graph == "windowed":
-                    self._paths = kokoro_window_paths(self._cache_dir)
-                else:
-                    locate = kokoro_fast_model_path if self.graph == "im2col" else kokoro_model_path
-                    self._paths = (locate(self._cache_dir),)
+                self._paths = kokoro_graph_paths(self._cache_dir, self.graph, self.mapped)
 
-    @property
-    def model_path(self) -> Path:
-        """The graph file (for "windowed", the decoder's)."""
+    def new_session(self, threads: int, spinning: bool = False) -> _KokoroSession | _WindowedSession:
         self.load()
         assert self._paths is not None
-        return self._paths[-1]
 
-    def new_session(self, threads: int) -> _KokoroSession | _WindowedSession:
-        self.load()
-        assert self._paths is not None
+        def open_graph(path: Path):  # noqa: ANN202 - onnxruntime has no types
+            return ort_session(str(path), threads, spinning=spinning, optimized=self.mapped)
+
         if self.graph == "windowed":
             front, decoder = self._paths
-            return _WindowedSession(ort_session(str(front), threads), ort_session(str(decoder), threads))
-        return _KokoroSession(ort_session(str(self._paths[0]), threads))
+            return _WindowedSession(open_graph(front), open_graph(decoder))
+        return _KokoroSession(open_graph(self._paths[0]))
 
     def audio_key(self, ids: Sequence[int], voice: Voice, speed: float, seed: int = 0) -> str:
         """Kokoro reads the style row for ``len(ids)`` and the AdaIN offsets; it ignores ``seed``."""

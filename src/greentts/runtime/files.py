@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["AtomicFile", "make_public", "write_atomic"]
+__all__ = ["AtomicFile", "exclusive", "make_public", "write_atomic"]
 
 
 def _umask() -> int:
@@ -116,3 +117,23 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[IO[bytes]], obj
             else:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
         return af.commit(before_rename, sync=sync)
+
+
+@contextmanager
+def exclusive(lock_path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if missing), waiting for other processes:
+    for work that several processes may start at once and only one should do (building a shared cache
+    file), where a rename alone cannot make it atomic (replacing a whole folder). Where ``flock`` is
+    unavailable (not POSIX), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
