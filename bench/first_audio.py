@@ -11,7 +11,6 @@ setting before issue 20), one after the other in the same process.
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import time
 
@@ -33,7 +32,11 @@ def measure(reps: int, spinning: bool) -> dict[str, float]:
     import greentts.models.kokoro as kokoro
     from greentts import Engine
 
-    kokoro.ort_session = functools.partial(base.ort_session, spinning=spinning)  # type: ignore[assignment]
+    def session(path: str, threads: int, spinning: bool = False, optimized: bool = False):  # noqa: ANN202, ARG001
+        return base.ort_session(path, threads, spinning=spin, optimized=optimized)
+
+    spin = spinning
+    kokoro.ort_session = session  # type: ignore[assignment]
     times: dict[str, list[float]] = {}
     with Engine() as engine:
         engine.warm_up()
