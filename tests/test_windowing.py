@@ -106,3 +106,18 @@ def test_tampered_split_graph_is_rebuilt(cache_dir):
         f.write(b"\xff" * 32)
     _, rebuilt = kokoro_window_paths(cache_dir)
     assert sha256_file(rebuilt) == meta["decoder"]
+
+
+@pytest.mark.model
+def test_the_windowed_decoder_computes_bounds_once_per_resolution(cache_dir):
+    """What depends only on a layer's resolution (1, 2, 20 and 120 x the frames, +1 sample at the last)
+    is computed once per resolution, each mean adds 11 nodes: with all of it per mean the decoder had
+    ~3,500 more nodes and took ~6x longer to open, for bit-identical audio (docs/benchmarks.md)."""
+    import onnx
+
+    _, decoder = kokoro_window_paths(cache_dir)
+    nodes = onnx.load(str(decoder), load_external_data=False).graph.node
+    lengths = {n.name[len("__r"):-len("_t")] for n in nodes if n.name.startswith("__r") and n.name.endswith("_t")}
+    assert lengths == {"1_0", "2_0", "20_0", "120_1"}, lengths
+    assert sum(n.op_type == "Where" and n.name.startswith("__vm") for n in nodes) == 108
+    assert sum(n.name.startswith("__vm") for n in nodes) == 11 * 108

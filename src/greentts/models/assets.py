@@ -130,10 +130,10 @@ def kokoro_window_paths(cache_dir: Path | None = None) -> tuple[Path, Path]:
     """Paths of the predictor and the windowed decoder split from the im2col graph
     (:mod:`greentts.models.windowing`); built once, verified like :func:`kokoro_fast_model_path`."""
     from .optimize import REWRITE_VERSION
-    from .windowing import WINDOW_VERSION, split_for_windows
+    from .windowing import WINDOW_GRAPH, split_for_windows
 
     source = kokoro_fast_model_path(cache_dir)
-    stem = KOKORO_FILE.replace(".onnx", f".{REWRITE_VERSION}.{WINDOW_VERSION}")
+    stem = KOKORO_FILE.replace(".onnx", f".{REWRITE_VERSION}.{WINDOW_GRAPH}")
     front, decoder = source.with_name(f"{stem}.front.onnx"), source.with_name(f"{stem}.decoder.onnx")
     stamp = source.with_name(f"{stem}.json")
     with _lock:
@@ -142,13 +142,13 @@ def kokoro_window_paths(cache_dir: Path | None = None) -> tuple[Path, Path]:
                 meta = json.loads(stamp.read_text())
             except (OSError, ValueError):
                 meta = {}
-            if (meta.get("source_sha256") == KOKORO_SHA256 and meta.get("version") == WINDOW_VERSION
+            if (meta.get("source_sha256") == KOKORO_SHA256 and meta.get("version") == WINDOW_GRAPH
                     and meta.get("front") == sha256_file(front) and meta.get("decoder") == sha256_file(decoder)):
                 return front, decoder
         try:
             with AtomicFile(front) as af_front, AtomicFile(decoder) as af_decoder:
                 norms = split_for_windows(source, af_front.tmp, af_decoder.tmp)
-                meta = {"source_sha256": KOKORO_SHA256, "version": WINDOW_VERSION, "norms": norms,
+                meta = {"source_sha256": KOKORO_SHA256, "version": WINDOW_GRAPH, "norms": norms,
                         "front": sha256_file(af_front.tmp), "decoder": sha256_file(af_decoder.tmp)}
                 af_front.sync()
                 af_decoder.sync()
@@ -173,9 +173,9 @@ def _graph_key(graph: str) -> dict[str, str]:
     """Everything the mapped copies of ``graph`` are derived from (no file needs hashing to know it)."""
     from .base import cpu_tag
     from .optimize import REWRITE_VERSION
-    from .windowing import WINDOW_VERSION
+    from .windowing import WINDOW_GRAPH
 
-    versions = {"original": "", "im2col": REWRITE_VERSION, "windowed": f"{REWRITE_VERSION}.{WINDOW_VERSION}"}
+    versions = {"original": "", "im2col": REWRITE_VERSION, "windowed": f"{REWRITE_VERSION}.{WINDOW_GRAPH}"}
     return {"model": KOKORO_SHA256, "graph": graph, "derived": versions[graph], "cpu": cpu_tag(),
             "mapped": MAPPED_VERSION}
 
