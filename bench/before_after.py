@@ -19,11 +19,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from _baseline import ROOT, alternate, baseline_tree, report
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 MEASURE = r"""
 import json, statistics, sys, time
@@ -68,28 +68,17 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=20)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    tree = Path(tempfile.mkdtemp(prefix="greentts-baseline-"))
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.baseline],
-                   check=True, capture_output=True)
-    try:
-        rounds: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
-        for i in range(args.reps):
-            for name, src in (("baseline", tree / "src"), ("this", ROOT / "src"))[:: 1 if i % 2 == 0 else -1]:
-                rounds[name].append(_run(src, args.sentences))
-                print(name, rounds[name][-1], flush=True)
-        result = {}
-        for name, runs in rounds.items():
-            result[name] = {k: statistics.median(r[k] for r in runs) for k in ("throughput", "first_audio_s")}
-        ratios = [t["throughput"] / b["throughput"] for t, b in zip(rounds["this"], rounds["baseline"])]
-        firsts = [t["first_audio_s"] / b["first_audio_s"] for t, b in zip(rounds["this"], rounds["baseline"])]
-        result["throughput_ratio_median"] = statistics.median(ratios)
-        result["first_audio_ratio_median"] = statistics.median(firsts)
-        result["baseline_commit"] = args.baseline
-        print(json.dumps(result, indent=1))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1))
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    with baseline_tree(args.baseline) as tree:
+        rounds = alternate({"baseline": tree / "src", "this": ROOT / "src"}, args.reps,
+                           lambda src: _run(src, args.sentences))
+    result: dict[str, object] = {}
+    for name, runs in rounds.items():
+        result[name] = {k: statistics.median(r[k] for r in runs) for k in ("throughput", "first_audio_s")}
+    ratios = [t["throughput"] / b["throughput"] for t, b in zip(rounds["this"], rounds["baseline"])]
+    firsts = [t["first_audio_s"] / b["first_audio_s"] for t, b in zip(rounds["this"], rounds["baseline"])]
+    result["throughput_ratio_median"] = statistics.median(ratios)
+    result["first_audio_ratio_median"] = statistics.median(firsts)
+    report(result, args.baseline, args.json)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from _baseline import ROOT, alternate, baseline_tree, report
 
 PREPARE = r"""
 from greentts.models.kokoro import KokoroBackend
@@ -75,29 +73,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    tree = Path(tempfile.mkdtemp(prefix="greentts-baseline-"))
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.baseline],
-                   check=True, capture_output=True)
-    try:
-        trees = (("baseline", tree / "src"), ("this", ROOT / "src"))
-        for _, src in trees:  # build and verify each tree's graph files, untimed
+    with baseline_tree(args.baseline) as tree:
+        srcs = {"baseline": tree / "src", "this": ROOT / "src"}
+        for src in srcs.values():  # build and verify each tree's graph files, untimed
             _run(src, PREPARE)
-        rounds: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
-        for i in range(args.reps):
-            for name, src in trees[:: 1 if i % 2 == 0 else -1]:
-                rounds[name].append(_run(src, MEASURE))
-                print(name, rounds[name][-1], flush=True)
-        result: dict[str, object] = {name: {k: round(statistics.median(r[k] for r in runs), 3) for k in KEYS}
-                                     for name, runs in rounds.items()}
-        result["ratio_median"] = {k: round(statistics.median(t[k] / b[k] for t, b in zip(rounds["this"],
-                                                                                       rounds["baseline"])), 3)
-                                  for k in KEYS}
-        result["baseline_commit"] = args.baseline
-        print(json.dumps(result, indent=1))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1))
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        rounds = alternate(srcs, args.reps, lambda src: _run(src, MEASURE))
+    result: dict[str, object] = {name: {k: round(statistics.median(r[k] for r in runs), 3) for k in KEYS}
+                                 for name, runs in rounds.items()}
+    result["ratio_median"] = {k: round(statistics.median(t[k] / b[k] for t, b in zip(rounds["this"],
+                                                                                   rounds["baseline"])), 3)
+                              for k in KEYS}
+    report(result, args.baseline, args.json)
 
 
 if __name__ == "__main__":
