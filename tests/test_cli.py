@@ -57,3 +57,10 @@ def test_errors_exit_nonzero_with_message(tmp_path):
     bad.write_text('{"grapheme": "重", "phoneme": "zzz"}\n', encoding="utf-8")
     res = runner.invoke(app, ["phonemize", "重", "--dict", str(bad)])
     assert res.exit_code == 2 and "d.jsonl:1" in res.output
+
+
+def test_enroll_help_states_the_real_default_steps():
+    from greentts.clone.enroll import STEPS
+
+    res = CliRunner().invoke(app, ["enroll", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert res.exit_code == 0 and f"default {STEPS};" in res.output, res.output

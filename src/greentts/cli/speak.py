@@ -138,7 +138,7 @@ def enroll(
     text: Optional[str] = typer.Option(None, "--text", help="what the clip says (else Whisper transcribes it "
                                                             "if the asr extra is installed)"),
     lang: Optional[str] = typer.Option(None, "--lang", help="en | zh (else detected)"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="refinement steps (default 36; 0 = preview only)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="refinement steps (default 20; 0 = preview only)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an enrolled voice of the same name"),
     voices_dir: Optional[Path] = VOICES_DIR,
 ) -> None:
