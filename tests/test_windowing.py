@@ -112,7 +112,7 @@ def test_tampered_split_graph_is_rebuilt(cache_dir):
 def test_the_windowed_decoder_computes_bounds_once_per_resolution(cache_dir):
     """What depends only on a layer's resolution (1, 2, 20 and 120 x the frames, +1 sample at the last)
     is computed once per resolution, each mean adds 11 nodes: with all of it per mean the decoder had
-    ~3,500 more nodes and took ~6x longer to open, for bit-identical audio (docs/benchmarks.md)."""
+    ~3,500 more nodes and took ~15x longer to open, for bit-identical audio (docs/benchmarks.md)."""
     import onnx
 
     _, decoder = kokoro_window_paths(cache_dir)

@@ -33,12 +33,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["WINDOW_VERSION", "WINDOW_GRAPH", "Window", "split_for_windows", "plan_window", "decoder_feed", "place", "FRONT_OUTPUTS",
-           "LEAD_CONTEXT", "TRAIL_CONTEXT"]
+__all__ = ["WINDOW_VERSION", "WINDOW_GRAPH", "Window", "split_for_windows", "plan_window", "decoder_feed", "place",
+           "FRONT_OUTPUTS", "LEAD_CONTEXT", "TRAIL_CONTEXT"]
 
 WINDOW_VERSION = "window-2"  # the windowed decoder's arithmetic: its audio, and the audio cache's keys
 # the files written: bumped when the graph changes but its audio does not (2.1: bounds computed once per
-# layer resolution, not once per mean; bit-identical audio, the decoder opens ~6x faster)
+# layer resolution, not once per mean; bit-identical audio, the decoder opens ~15x faster)
 WINDOW_GRAPH = "window-2.1"
 ASR = "/encoder/MatMul_1_output_0"  # [1, 512, frames]: aligned text features
 F0 = "/encoder/Reshape_output_0"  # [1, 2 x frames]
@@ -123,7 +123,8 @@ def _window_decoder(graph: Any, lengths: dict[str, tuple[int, int]], helper: Any
                     onnx: Any) -> int:
     """Make every time-axis mean window-aware (:func:`_virtual_mean`). What depends only on a layer's
     resolution (its length, the reference stretches' bounds, the cut frames' count) is computed once per
-    resolution, not once per mean: a graph with those ~3,500 more nodes took 10x longer to open."""
+    resolution, not once per mean: with it per mean (~3,500 more nodes) the decoder took ~15x longer to
+    open (bench/startup.py)."""
     consts: dict[str, np.ndarray] = {}
 
     def const(name: str, value: Any) -> str:
@@ -165,7 +166,7 @@ def _resolution(r: str, a: int, b: int, const: Callable[[str, Any], str], node: 
     reference stretch ``[{r}_{side}_from, {r}_{side}_to)`` at this resolution (lead: ``[lead_from, lead_to)``
     frames from the window's start, trail: ``[trail_from, trail_to)`` from its end), the cut frames'
     count ``{r}_{side}_n`` and the denominator ``{r}_c2`` (t + both counts)."""
-    f32, i64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
+    i64 = onnx.TensorProto.INT64
     nodes = [node("Mul", ["__win_frames", const(f"__f_{a}", np.array(a, np.float32))], [f"{r}_ta"], name=f"{r}_ta"),
              node("Add", [f"{r}_ta", const(f"__f_{b}", np.array(b, np.float32))], [f"{r}_t"], name=f"{r}_t"),
              node("Div", [f"{r}_t", "__win_frames"], [f"{r}_ratio"], name=f"{r}_ratio")]
