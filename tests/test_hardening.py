@@ -4,6 +4,7 @@ test_hardening_model.py). Each repro below failed on the old code."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -71,24 +72,35 @@ ADVERSARIAL = [
 
 
 def _seconds(fe: Frontend, text: str) -> float:
+    """This process's CPU seconds, best of five, with the garbage collector paused: neither another process
+    on the machine nor a collection inside one run is work done for this input."""
     best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        try:
-            fe.phonemize(text)
-        except GreenTTSError:
-            pass
-        best = min(best, time.perf_counter() - t)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            t = time.process_time()
+            try:
+                fe.phonemize(text)
+            except GreenTTSError:
+                pass
+            best = min(best, time.process_time() - t)
+    finally:
+        gc.enable()
     return best
 
 
 @pytest.mark.parametrize("make", ADVERSARIAL, ids=[f"adv{i}" for i in range(len(ADVERSARIAL))])
 def test_phonemize_time_is_linear_in_the_input(fe, make):
-    """Doubling an adversarial input at most ~doubles the time (cubic before: 100 slashes 2-3 s, 200 13-16 s)."""
-    small, large = _seconds(fe, make(600)), _seconds(fe, make(1200))
+    """Four times the input takes at most ~4x the time (cubic before: 100 slashes 2-3 s, 200 13-16 s).
+
+    The bound, 10x, leaves room for noise and still fails anything quadratic (16x): CI once measured 3.5x
+    in wall time for a doubling of 600 digits that profiles as exactly linear (every call count doubles),
+    and this machine's CPU time for 4x the input ranges 2.7-6.0x over the cases below."""
+    small, large = _seconds(fe, make(300)), _seconds(fe, make(1200))
     print(f"{len(make(1200))} chars: {small:.4f} -> {large:.4f} s")
     assert large < 6.0, f"{large:.2f} s for {len(make(1200))} characters"
-    assert large <= 3.0 * small + 0.02, f"{small:.4f} s -> {large:.4f} s when the input doubled"
+    assert large <= 10.0 * small + 0.02, f"{small:.4f} s -> {large:.4f} s when the input grew 4x"
 
 
 def test_runs_of_slashes_read_like_the_words_around_them(fe):
