@@ -29,11 +29,12 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 # name -> (held-out voice, language, tape-speed factor, transcript given?). One synthetic case: a clip whose
 # pitch and rate are known (tape speed x1.12), which real recordings cannot give. Similarity in both
-# languages is judged on real speakers below (REAL). A synthetic Mandarin case (zf_xiaoyi) was dropped as
-# redundant with the real Mandarin speaker (s4) to keep CI under an hour; Whisper finding the language and
-# the transcript is checked on a background enrollment.
+# languages is judged on real speakers below (REAL), which are enrolled with their transcripts given. The
+# synthetic case is enrolled in the background with neither language nor transcript: the preview serves
+# first, then Whisper finds both (one enrollment for what took two; a synthetic Mandarin case, zf_xiaoyi,
+# was dropped as redundant with the real Mandarin speaker s4: both to keep CI under an hour).
 CASES = {
-    "lily_fast": ("bf_lily", "en", 1.12, True),
+    "lily_fast": ("bf_lily", "en", 1.12, False),
 }
 SIMILARITY_MARGIN = 0.02  # GE2E cosine above the nearest stock voice, on held-out sentences
 F0_TOLERANCE = 0.10
@@ -68,11 +69,14 @@ def enrolled(clone_engine, judge, clips, held_out):
     for name, (voice, lang, _alter, with_text) in CASES.items():
         t = time.perf_counter()
         job = clone_engine.enroll(clips[name], name, text=REFERENCE_TEXT[lang] if with_text else None,
-                                  sample_rate=24000, exclude_voices=held_out)
+                                  sample_rate=24000, exclude_voices=held_out, background=True)
+        # the preview table is saved before enroll() returns: the voice speaks while it is refined
+        preview = {"status": job.status, "seconds": clone_engine.synthesize("Usable while it is refined.",
+                                                                            voice=name).duration_s}
         meta = job.wait()
         wall = time.perf_counter() - t
         ref = judge.reference(clips[name])
-        out[name] = {"meta": meta, "wall_s": wall, "ref": ref,
+        out[name] = {"meta": meta, "wall_s": wall, "ref": ref, "preview": preview, "done": job.done(),
                      "clone": judge.score(name, ref, lang), "base": judge.score(meta["base_voice"], ref, lang)}
         print(f"\nclone-score {name}: wall {wall:.1f} s, ref F0 {ref['pitch'].median_hz:.1f} Hz, "
               f"clone {out[name]['clone'].as_dict()}, stock {out[name]['base'].as_dict()}, "
@@ -113,8 +117,9 @@ def test_speaking_rate_follows_a_faster_reference(clone_engine, enrolled, clips)
 
 def test_metadata_records_what_enrollment_did(enrolled):
     m = enrolled["lily_fast"]["meta"]
-    assert m["status"] == "done" and m["language"].startswith("en") and m["lang_source"] == "text"
-    assert m["transcript_source"] == "given" and m["transcript"] == REFERENCE_TEXT["en"]
+    # neither language nor transcript was given: Whisper found both
+    assert m["status"] == "done" and m["language"].startswith("en") and m["lang_source"] == "asr", m
+    assert m["transcript_source"] == "asr" and len(m["transcript"].split()) >= 10, m["transcript"]
     assert len(m["clip_sha256"]) == 64 and 3 <= m["clip_s"] <= 30
     assert 150 < m["reference_pitch"]["median_hz"] < 350
     sim = m["similarity"]  # the kept table is the closest of start voice, preview and refined (CAM++ + GE2E)
@@ -143,29 +148,19 @@ def test_enrolled_voice_speaks_english_and_chinese_and_blends(clone_engine, enro
 
 def test_same_clip_is_a_cache_hit(clone_engine, enrolled, clips, held_out):
     t = time.perf_counter()
-    again = clone_engine.enroll(clips["lily_fast"], "lily_fast", text=REFERENCE_TEXT["en"], sample_rate=24000,
-                                exclude_voices=held_out)
+    again = clone_engine.enroll(clips["lily_fast"], "lily_fast", sample_rate=24000, exclude_voices=held_out)
     assert again.cached and again.meta["created"] == enrolled["lily_fast"]["meta"]["created"]
-    copy = clone_engine.enroll(clips["lily_fast"], "lily-copy", text=REFERENCE_TEXT["en"], sample_rate=24000,
-                               exclude_voices=held_out)
+    copy = clone_engine.enroll(clips["lily_fast"], "lily-copy", sample_rate=24000, exclude_voices=held_out)
     assert copy.cached and copy.meta["copied_from"] == "lily_fast"
     assert time.perf_counter() - t < 5  # no optimisation ran (a loose bound: both are file reads)
     np.testing.assert_array_equal(clone_engine.voices.get("lily-copy").table,
                                   clone_engine.voices.get("lily_fast").table)
 
 
-def test_background_enrollment_serves_the_preview_first(clone_engine, clips):
-    """No language and no transcript given: the preview comes first, then Whisper finds both."""
-    job = clone_engine.enroll(clips["lily_fast"][: 24000 * 6], "lily-bg", sample_rate=24000, steps=2,
-                              background=True)
-    assert job.status in ("preview", "done")
-    r = clone_engine.synthesize("Usable while it is refined.", voice="lily-bg")  # preview (or final) table
-    assert r.duration_s > 0.5
-    meta = job.wait(300)
-    assert meta["status"] == "done" and meta["steps_run"] == 2 and job.done()
-    assert meta["language"].startswith("en") and meta["lang_source"] == "asr", meta
-    assert meta["transcript_source"] == "asr" and len(meta["transcript"].split()) >= 6, meta["transcript"]
-    assert meta["base_voice"][0] in "ab"
+def test_background_enrollment_serves_the_preview_first(enrolled):
+    e = enrolled["lily_fast"]
+    assert e["preview"]["status"] in ("preview", "done") and e["preview"]["seconds"] > 0.5
+    assert e["done"] and e["meta"]["steps_run"] > 0
 
 
 def test_enrollment_errors(clone_engine, clips, tmp_path):
@@ -343,6 +338,8 @@ def real_enrolled(clone_engine, cache_dir):
 def test_real_speaker_clone_is_closer_than_its_start_voice_on_an_encoder_in_no_loss(real_enrolled, name):
     e = real_enrolled[name]
     assert e["meta"]["status"] == "done" and e["meta"]["base_voice"][0] in ("z" if REAL[name] == "zh" else "ab")
+    # transcript and language given: used as given (the synthetic case above has Whisper find both)
+    assert (e["meta"]["transcript_source"], e["meta"]["lang_source"]) == ("given", "given"), e["meta"]
     # ECAPA: never optimised, never used to choose. bench/clone.py (six sentences): daniel 0.253 -> 0.607,
     # s4 0.429 -> 0.689 with the AdaIN offsets (ENROLL_VERSION 5); the style offset alone reached about
     # a third of that

@@ -188,7 +188,9 @@ def test_bad_input_errors(engine):
 
 
 def test_long_text_streams_with_bounded_memory(engine):
-    """A 200,000-character text streams through the eco tier without accumulating audio."""
+    """A 60,000-character text (about an hour of audio, 370 MB as float32) streams through the eco tier
+    without accumulating audio. (200,000 characters took 107 s of CI for the same check; the 90-minute
+    book in test_narrate.py and script in test_dialogue.py check it again through their front ends.)"""
     sentences = [
         "The history of the river valley is a long one, full of floods and harvests.",
         "Every spring the farmers repaired the levees and planted wheat along the banks.",
@@ -196,11 +198,11 @@ def test_long_text_streams_with_bounded_memory(engine):
         "Today the valley is quieter, and visitors come to walk the old towpaths at dawn.",
     ]
     text, i = [], 0
-    while sum(map(len, text)) < 200_000:
+    while sum(map(len, text)) < 60_000:
         text.append(sentences[i % 4] + (" \n\n" if i % 10 == 9 else " "))
         i += 1
     text = "".join(text)
-    assert len(text) >= 200_000
+    assert len(text) >= 60_000
 
     def rss_mb():
         with open("/proc/self/statm") as f:
@@ -215,8 +217,9 @@ def test_long_text_streams_with_bounded_memory(engine):
         elif baseline is not None and n % 100 == 0:
             peak = max(peak, rss_mb())
     hours = samples / 24000 / 3600
-    assert hours > 2.5  # the whole text was spoken (~3.6 h of audio)...
-    assert peak - baseline < 200, (baseline, peak)  # ...while memory held steady (audio alone is > 1 GB)
+    print(f"{hours * 60:.0f} min of audio; RSS {baseline:.0f} MB after 50 chunks, peak {peak:.0f} MB")
+    assert hours > 0.8  # the whole text was spoken (~65 min of audio)...
+    assert peak - baseline < 100, (baseline, peak)  # ...while memory held steady (the audio is ~370 MB)
 
 
 def test_corrupt_model_cache_is_rebuilt(tmp_path):

@@ -111,7 +111,10 @@ def _accuracy(engine, asr, texts, lang):  # noqa: ANN001, ANN202
 def test_word_boundaries_agree_with_whisper_and_the_waveform(engine, asr, lang, corpus):
     from word_timing import _sentences
 
-    whisper, edges = _accuracy(engine, asr, _sentences(corpus, 60)[::6], lang)
+    # five sentences spread over the corpus' classes, 70-80 word boundaries (every sixth sentence took
+    # 191 s of CI for the two languages; measured here: en 148 -> 73 boundaries, median deviation
+    # 0.050 -> 0.045 s; zh 152 -> 77, 0.025 -> 0.022 s). bench/word_timing.py runs the whole corpora.
+    whisper, edges = _accuracy(engine, asr, _sentences(corpus, 60)[::12], lang)
     assert len(whisper) >= 60 and len(edges) >= 15
     offset = statistics.median(whisper)  # Whisper base's DTW timestamps run early (docs/benchmarks.md)
     assert 0.0 < offset < 0.15
