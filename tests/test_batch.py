@@ -261,6 +261,8 @@ def test_prompt_audio_is_enrolled_once_through_the_voice_cache(tmp_path, cache_d
         assert len(summary.enrolled) == 1
         name = next(iter(summary.enrolled.values()))
         assert [m["name"] for m in eng.voices.enrolled()] == [name]
+        meta = eng.voices.enrolled_meta(name)  # the prompt's transcript was given, and used as given
+        assert meta["transcript_source"] == "given" and meta["transcript"] == rows[0]["prompt_text"], meta
         records = {r["output"]: r for r in _records(tmp_path / "out")}
         assert {r["voice"] for r in records.values()} == {name}
         # a second job with the same clip is a voice-cache hit (no enrollment work)
