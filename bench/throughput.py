@@ -52,10 +52,10 @@ HERE = Path(__file__).resolve().parent
 CORPUS = {"en": (HERE / "corpus_en.txt", "af_heart"), "zh": (HERE / "corpus_zh.txt", "zf_xiaoxiao")}
 LATENCY_REPS = 7
 KINDS = ("reference", "engine", "engine-whole-graph", "engine-original-graph", "engine-own-sessions",
-         "engine-heap-weights", "engine-one-session")
+         "engine-heap-weights")
 TITLES = {"reference": "reference (1 session x 2 threads)", "engine": "greentts Engine",
           "engine-whole-graph": "Engine, whole graph", "engine-original-graph": "Engine, original graph", "engine-own-sessions": "Engine, a session per worker",
-          "engine-heap-weights": "Engine, weights on the heap", "engine-one-session": "Engine, one session"}
+          "engine-heap-weights": "Engine, weights on the heap"}
 
 
 def _texts() -> dict[str, list[str]]:
@@ -97,10 +97,10 @@ def _reference(texts: dict[str, list[str]]) -> dict[str, float]:
 
 
 def _engine(texts: dict[str, list[str]], graph: str = "windowed", share: bool = True,
-            mapped: bool = True, one: bool = False) -> dict[str, float]:
+            mapped: bool = True) -> dict[str, float]:
     from greentts import Engine
 
-    with Engine(kokoro_graph=graph, share_sessions=share, map_weights=mapped, one_session=one) as engine:
+    with Engine(kokoro_graph=graph, share_sessions=share, map_weights=mapped) as engine:
         engine.warm_up()
         paragraph = " ".join(texts["en"][:5])
         latency = []
@@ -153,8 +153,7 @@ def child(kind: str) -> None:
         out = _reference(texts)
     else:
         graph = {"engine-original-graph": "original", "engine-whole-graph": "im2col"}.get(kind, "windowed")
-        out = _engine(texts, graph, share=kind != "engine-own-sessions", mapped=kind != "engine-heap-weights",
-                      one=kind == "engine-one-session")
+        out = _engine(texts, graph, share=kind != "engine-own-sessions", mapped=kind != "engine-heap-weights")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["peak_pss_mb"] = pss.stop()
     print(json.dumps(out))

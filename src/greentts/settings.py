@@ -33,9 +33,6 @@ class EngineConfig(_Strict):
                                  "segments (interactive), so first audio does not wait for a free worker")
     share_sessions: bool = Field(True, description="latency workers speak on a regular worker's model sessions "
                                  "(the weights held once for the two); false: a session of its own per worker")
-    one_session: bool = Field(False, description="cpu: every worker, the latency workers and the fast lane speak on "
-                              "one model session per backend, with a thread per core (an experiment, see "
-                              "docs/benchmarks.md)")
     fast_lane: bool = Field(True, description="when the engine is idle, run a stream's first segment (or a "
                             "whole request's only segment) alone on a session using every core")
     kokoro_graph: Literal["windowed", "im2col", "original"] = Field(

@@ -69,8 +69,7 @@ class _Worker:
 
     def __init__(self, backends: dict[str, Backend], threads: int, accountant: EnergyAccountant,
                  startup: EnergyTally, shared: dict[tuple[str, int], BackendSession] | None = None,
-                 lock: threading.Lock | None = None, session_threads: int | None = None) -> None:
-        self._session_threads = session_threads
+                 lock: threading.Lock | None = None) -> None:
         self._backends = backends
         self._threads = threads
         self._accountant = accountant
@@ -80,7 +79,7 @@ class _Worker:
 
     def session(self, backend: str, threads: int | None = None) -> BackendSession:
         """The session for ``backend``; opening one is start-up energy, not the request's."""
-        key = (backend, self._session_threads or threads or self._threads)
+        key = (backend, threads or self._threads)
         sess = self._sessions.get(key)
         if sess is None:
             with self._lock:  # opened once, even when several workers ask at the same moment
@@ -118,15 +117,13 @@ class EngineCore:
         self.accountant.start_polling(ENERGY_POLL_S, self._record_session if self.ledger else None)
         # a latency worker (first segments only) speaks on regular worker i's sessions: weights held once
         # for the two; regular workers keep their own (one session run from two busy workers costs ~7 %)
-        one = self.config.one_session and self.config.device == "cpu"
-        pools: list[dict[tuple[str, int], BackendSession]] = [{} for _ in range(1 if one else self.workers)]
-        locks = [threading.Lock() for _ in pools]
-        share = self.config.share_sessions or one
+        pools: list[dict[tuple[str, int], BackendSession]] = [{} for _ in range(self.workers)]
+        locks = [threading.Lock() for _ in range(self.workers)]
+        share = self.config.share_sessions
         self._scheduler: Scheduler[_Worker] = Scheduler(
             self.workers, lambda i: _Worker(self.backends, self.config.threads_per_worker, self.accountant,
-                                            self.startup_energy, pools[i % len(pools)] if share else None,
-                                            locks[i % len(pools)], self.latency_threads if one else None),
-            self.config.queue_size,
+                                            self.startup_energy, pools[i % self.workers] if share else None,
+                                            locks[i % self.workers]), self.config.queue_size,
             latency_workers=self.config.latency_workers, latency_priority=PRIORITIES["interactive"])
         self.audio_cache = self._audio_cache()
         self.policy = RequestPolicy(self.config, self.voices, self.backends, self.frontend,
