@@ -178,7 +178,10 @@ def main() -> None:
         return
     rounds = []
     for i in range(args.reps):
-        rounds.append({kind: _run(kind) for kind in kinds})
+        # the engines in alternating order (the machine's speed drifts within a round)
+        order = kinds if i % 2 == 0 else (kinds[0], *reversed(kinds[1:]))
+        got = {kind: _run(kind) for kind in order}
+        rounds.append({kind: got[kind] for kind in kinds})
         print(f"round {i + 1}: " + ", ".join(
             f"{k} {r['audio_s'] / r['wall_s']:.2f} x RT" for k, r in rounds[-1].items()), flush=True)
     summary = summarize(rounds, kinds)

@@ -223,7 +223,8 @@ def _measure(engine, voice, lang, sentences=4, **settings):
 
 @pytest.mark.parametrize("voice,lang", [("am_michael", "en"), ("zf_xiaobei", "zh")])
 def test_presets_move_pitch_range_and_rate_as_named(engine, voice, lang):
-    m = {p: _measure(engine, voice, lang, prosody=p)
+    # English orders the six presets on three sentences with margins to spare; Mandarin needs four
+    m = {p: _measure(engine, voice, lang, sentences=3 if lang == "en" else 4, prosody=p)
          for p in ("neutral", "news", "storytelling", "cheerful", "calm", "serious")}
     rng, dur, f0 = ({p: v[i] for p, v in m.items()} for i in range(3))
     assert rng["cheerful"] > rng["neutral"] and rng["storytelling"] > rng["neutral"], rng
