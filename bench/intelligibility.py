@@ -13,7 +13,10 @@ spoken reference (greentts.quality.scoring: no pipeline's normalizer touches eit
 WER for English (bench/corpus/hard_en.tsv), toneless pinyin error for Mandarin (hard_zh.tsv), token
 error for code-switched Mandarin with English (mixed.tsv). Corpus-level rates per class and overall.
 
-    python bench/intelligibility.py [--markdown FILE] [--json FILE] [--limit N] [--cache DIR]
+    python bench/intelligibility.py [--markdown FILE] [--json FILE] [--limit N] [--every K] [--cache DIR]
+
+``--every K`` keeps every K-th sentence of each set (from the first): an even sample of all classes, where
+``--limit`` keeps the first N (the corpora are ordered by class).
 
 ``--cache`` keeps transcripts keyed by each pipeline's exact model input (phoneme ids or text) and voice,
 so that iterating on one pipeline re-synthesizes only what changed (Kokoro is deterministic: a cached
@@ -149,7 +152,7 @@ def _key(*parts: object) -> str:
 
 
 def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path, nemo: Nemo | None = None,
-        chosen: tuple[str, ...] = PIPELINES) -> list[dict]:
+        chosen: tuple[str, ...] = PIPELINES, every: int = 1) -> list[dict]:
     asr = Transcriber()
     rows = []
     with Engine() as engine, Engine(kokoro_graph="im2col", workers=1, latency_workers=0) as whole:
@@ -159,7 +162,7 @@ def run(sets: list[str], limit: int | None, cache: Cache, out_dir: Path, nemo: N
             _, lang, voice, _, _ = SETS[name]
             g2p_lang = "en" if name == "en" else "zh"
             pipelines = chosen + ((NEMO,) if nemo and name == "en" else ())
-            for case in load(name)[:limit]:
+            for case in load(name)[:limit:every]:
                 hears = {}
                 for pipeline in pipelines:
                     t0 = time.perf_counter()
@@ -217,6 +220,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default="en,zh,mixed")
     ap.add_argument("--limit", type=int, help="first N sentences of each set")
+    ap.add_argument("--every", type=int, default=1, help="every K-th sentence of each set (an even sample)")
     ap.add_argument("--cache", type=Path, help="reuse transcripts keyed by each pipeline's model input")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--json", type=Path)
@@ -229,7 +233,9 @@ def main() -> None:
     out_dir = Path(args.cache or "/tmp/greentts-intelligibility")
     out_dir.mkdir(parents=True, exist_ok=True)
     nemo = Nemo(out_dir) if args.nemo else None
-    rows = run(args.sets.split(","), args.limit, Cache(args.cache), out_dir, nemo, chosen)
+    if args.every < 1:
+        ap.error("--every must be 1 or more")
+    rows = run(args.sets.split(","), args.limit, Cache(args.cache), out_dir, nemo, chosen, args.every)
     table, summary = summarize(rows)
     if nemo and nemo.seconds:
         ms = sorted(nemo.seconds)

@@ -73,9 +73,28 @@ class EnglishG2P:
 
 
 def _hibari_normalize(text: str) -> str:
-    from hibari.g2p.normalize import normalize
+    import importlib
 
-    return normalize(text)
+    module = importlib.import_module("hibari.g2p.normalize")  # the module (hibari.g2p.normalize is its function)
+    guarded = _not_a_numeral(module).sub(lambda m: m[1] + _GUARD, text)
+    return module.normalize(guarded).replace(_GUARD, "")
+
+
+# hibari's roman-numeral pattern also matches the empty string before any capital I/V/X/L/C, so a title or
+# name from its lists followed by such a word was read with a numeral that is not there: "Queen Victoria",
+# "King Charles", "George Lucas", "Chapter Intro" became "Queen the zeroth Victoria", ..., "Chapter 0 Intro"
+# (hibari-tts 0.3; found by bench/intelligibility.py). Where the word after such a title is not a whole
+# numeral, a private-use character (the frontend drops those from the input, so only this one is there)
+# stands before it while hibari normalizes, and is taken out after: hibari's own module stays untouched.
+_GUARD = "\ue000"
+_NOT_A_NUMERAL: list[re.Pattern[str]] = []
+
+
+def _not_a_numeral(module) -> re.Pattern[str]:  # noqa: ANN001 - hibari has no types
+    if not _NOT_A_NUMERAL:
+        titles = module._alt([*module.ROMAN_ORDINAL, *module.ROMAN_CARDINAL])
+        _NOT_A_NUMERAL.append(re.compile(rf"(\b(?:{titles}) )(?=[IVXLC])(?![IVXLCDM]+\b)"))
+    return _NOT_A_NUMERAL[0]
 
 
 _MARKUP_RE = re.compile(r"(\[[^\[\]\n]+\]\(/)([^()\n]+)(/\))")
