@@ -230,11 +230,11 @@ def main() -> None:
                     help="add greentts on the whole graph (kokoro_graph='im2col'): what the windowed graph changes")
     args = ap.parse_args()
     chosen = tuple(p for p in args.pipelines.split(",") if p) + ((WHOLE,) if args.whole_graph else ())
+    if args.every < 1:
+        ap.error("--every must be 1 or more")
     out_dir = Path(args.cache or "/tmp/greentts-intelligibility")
     out_dir.mkdir(parents=True, exist_ok=True)
     nemo = Nemo(out_dir) if args.nemo else None
-    if args.every < 1:
-        ap.error("--every must be 1 or more")
     rows = run(args.sets.split(","), args.limit, Cache(args.cache), out_dir, nemo, chosen, args.every)
     table, summary = summarize(rows)
     if nemo and nemo.seconds:

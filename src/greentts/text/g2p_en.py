@@ -5,9 +5,11 @@ American and British variants are loaded lazily and separately (British voices u
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .lexicon import Entry, RuleHit, en_overrides
 
@@ -73,11 +75,8 @@ class EnglishG2P:
 
 
 def _hibari_normalize(text: str) -> str:
-    import importlib
-
-    module = importlib.import_module("hibari.g2p.normalize")  # the module (hibari.g2p.normalize is its function)
-    guarded = _not_a_numeral(module).sub(lambda m: m[1] + _GUARD, text)
-    return module.normalize(guarded).replace(_GUARD, "")
+    normalize, not_a_numeral = _hibari_normalizer()
+    return normalize(not_a_numeral.sub(rf"\1{_GUARD}", text)).replace(_GUARD, "")
 
 
 # hibari's roman-numeral pattern also matches the empty string before any capital I/V/X/L/C, so a title or
@@ -87,14 +86,14 @@ def _hibari_normalize(text: str) -> str:
 # numeral, a private-use character (the frontend drops those from the input, so only this one is there)
 # stands before it while hibari normalizes, and is taken out after: hibari's own module stays untouched.
 _GUARD = "\ue000"
-_NOT_A_NUMERAL: list[re.Pattern[str]] = []
 
 
-def _not_a_numeral(module) -> re.Pattern[str]:  # noqa: ANN001 - hibari has no types
-    if not _NOT_A_NUMERAL:
-        titles = module._alt([*module.ROMAN_ORDINAL, *module.ROMAN_CARDINAL])
-        _NOT_A_NUMERAL.append(re.compile(rf"(\b(?:{titles}) )(?=[IVXLC])(?![IVXLCDM]+\b)"))
-    return _NOT_A_NUMERAL[0]
+@functools.cache
+def _hibari_normalizer() -> tuple[Callable[[str], str], re.Pattern[str]]:
+    """hibari's normalize function, and where a title from its numeral lists precedes a word that is not one."""
+    module = importlib.import_module("hibari.g2p.normalize")  # the module: hibari.g2p.normalize is its function
+    titles = module._alt([*module.ROMAN_ORDINAL, *module.ROMAN_CARDINAL])
+    return module.normalize, re.compile(rf"(\b(?:{titles}) )(?=[IVXLC])(?![IVXLCDM]+\b)")
 
 
 _MARKUP_RE = re.compile(r"(\[[^\[\]\n]+\]\(/)([^()\n]+)(/\))")
