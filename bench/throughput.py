@@ -18,6 +18,9 @@ and G2P (greentts' frontend, one sentence per segment), so they do identical mod
 * engine-heap-weights: the engine with each session holding its own weights and pre-packed
              copies on the heap (``map_weights=False``, the behaviour before 2026-12-07), to show
              what mapping them from one file saves and costs.
+* engine-dict-frontend: the engine with the G2P libraries' dictionaries loaded into memory
+             (``compact_frontend=False``, the behaviour before 2026-12-08) instead of read from
+             on-disk tables, to show what the tables save and cost.
 
 Memory: peak RSS (the kernel's high-water mark) and peak PSS (``/proc/self/smaps_rollup``, sampled
 every 0.1 s). RSS counts a page of a mapped file once per mapping, so sessions sharing one weights
@@ -52,10 +55,10 @@ HERE = Path(__file__).resolve().parent
 CORPUS = {"en": (HERE / "corpus_en.txt", "af_heart"), "zh": (HERE / "corpus_zh.txt", "zf_xiaoxiao")}
 LATENCY_REPS = 7
 KINDS = ("reference", "engine", "engine-whole-graph", "engine-original-graph", "engine-own-sessions",
-         "engine-heap-weights")
+         "engine-heap-weights", "engine-dict-frontend")
 TITLES = {"reference": "reference (1 session x 2 threads)", "engine": "greentts Engine",
           "engine-whole-graph": "Engine, whole graph", "engine-original-graph": "Engine, original graph", "engine-own-sessions": "Engine, a session per worker",
-          "engine-heap-weights": "Engine, weights on the heap"}
+          "engine-heap-weights": "Engine, weights on the heap", "engine-dict-frontend": "Engine, G2P dicts in memory"}
 
 
 def _texts() -> dict[str, list[str]]:
@@ -97,10 +100,10 @@ def _reference(texts: dict[str, list[str]]) -> dict[str, float]:
 
 
 def _engine(texts: dict[str, list[str]], graph: str = "windowed", share: bool = True,
-            mapped: bool = True) -> dict[str, float]:
+            mapped: bool = True, compact: bool = True) -> dict[str, float]:
     from greentts import Engine
 
-    with Engine(kokoro_graph=graph, share_sessions=share, map_weights=mapped) as engine:
+    with Engine(kokoro_graph=graph, share_sessions=share, map_weights=mapped, compact_frontend=compact) as engine:
         engine.warm_up()
         paragraph = " ".join(texts["en"][:5])
         latency = []
@@ -153,7 +156,8 @@ def child(kind: str) -> None:
         out = _reference(texts)
     else:
         graph = {"engine-original-graph": "original", "engine-whole-graph": "im2col"}.get(kind, "windowed")
-        out = _engine(texts, graph, share=kind != "engine-own-sessions", mapped=kind != "engine-heap-weights")
+        out = _engine(texts, graph, share=kind != "engine-own-sessions", mapped=kind != "engine-heap-weights",
+                      compact=kind != "engine-dict-frontend")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["peak_pss_mb"] = pss.stop()
     print(json.dumps(out))

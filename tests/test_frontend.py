@@ -187,7 +187,9 @@ def test_frontend_needs_no_model_weights(tmp_path):
             "assert segs and all(s.ids for s in segs)\n")
     env = {**os.environ, "GREENTTS_CACHE_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    assert not any(tmp_path.iterdir())  # nothing assembled
+    # no model assembled: only the G2P dictionaries' tables (greentts.text.compact)
+    assert {p.name for p in tmp_path.iterdir()} == {"frontend"}
+    assert {p.suffix for p in (tmp_path / "frontend").iterdir()} == {".sqlite", ".json", ".lock"}
 
 
 @pytest.mark.parametrize(("text", "expected"), [

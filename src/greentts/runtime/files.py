@@ -13,6 +13,7 @@ or an error leaves either the old file or the new one, whole, and never a tempor
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["AtomicFile", "exclusive", "make_public", "write_atomic"]
+__all__ = ["AtomicFile", "default_cache_dir", "exclusive", "make_public", "sha256_file", "write_atomic"]
 
 
 def _umask() -> int:
@@ -137,3 +138,21 @@ def exclusive(lock_path: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def default_cache_dir() -> Path:
+    """``$GREENTTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/greentts``, else ``~/.cache/greentts``."""
+    env = os.environ.get("GREENTTS_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "greentts"
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, in hex (read in 4 MiB pieces)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ..errors import EmptyTextError, GreenTTSError, InputError
+from ..runtime.files import default_cache_dir
 from .g2p_en import EnglishG2P, bound_words
 from .g2p_zh import MandarinG2P
 from .lexicon import Entry, Lexicon, RuleHit, kokoro_vocab, parse_entry, pinyin_to_phonemes
@@ -96,14 +97,18 @@ class Plan:
 class Frontend:
     """Text -> segments. Thread-safe; G2P resources load lazily on first use."""
 
-    def __init__(self, lexicon: Lexicon | None = None, max_ids: int = 510, first_max_ids: int = 48) -> None:
+    def __init__(self, lexicon: Lexicon | None = None, max_ids: int = 510, first_max_ids: int = 48, *,
+                 compact: bool = True, tables_dir: Path | None = None) -> None:
+        """``compact``: the G2P dictionaries are read from tables in ``tables_dir`` (default ``<cache>/frontend``;
+        :mod:`greentts.text.compact`); False: the libraries load them into memory."""
         if not 16 <= max_ids <= 510:
             raise InputError(f"max_ids must be between 16 and 510, got {max_ids}")
         self.lexicon = lexicon or Lexicon()
         self.max_ids = max_ids
         self.first_max_ids = min(first_max_ids, max_ids)
-        self.en = EnglishG2P()
-        self.zh = MandarinG2P()
+        tables = (Path(tables_dir) if tables_dir else default_cache_dir() / "frontend") if compact else None
+        self.en = EnglishG2P(tables)
+        self.zh = MandarinG2P(tables)
 
     def warm_up(self) -> None:
         """Load both G2Ps and their dictionaries now rather than on the first request."""

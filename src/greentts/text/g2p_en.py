@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from .lexicon import Entry, RuleHit, en_overrides
 
 __all__ = ["EnglishG2P", "bound_words"]
+
+_log = logging.getLogger("greentts.text")
 
 # misaki's (and so hibari's) sub-token search is cubic in the sub-tokens of one whitespace-free word
 # ("Hello" + "/" * 200 took 15 s). Words are cut so that none has more than MAX_SUBTOKENS of them.
@@ -25,18 +31,23 @@ _SUBTOKEN_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\w\s]|_+|\w")
 
 
 class EnglishG2P:
-    """Callable: normalized English text -> Kokoro phonemes."""
+    """Callable: normalized English text -> Kokoro phonemes.
 
-    def __init__(self) -> None:
+    ``tables``: a folder for the lexicons and the tagger's weights as on-disk tables
+    (:mod:`greentts.text.compact`: ~100 MB less memory, the same phonemes); None: hibari's own dicts."""
+
+    def __init__(self, tables: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._g2p: dict[bool, object] = {}
+        self.tables = tables
 
     def _get(self, british: bool):  # noqa: ANN202 - hibari has no types
         with self._lock:
             if british not in self._g2p:
                 from hibari.g2p import G2P
 
-                self._g2p[british] = G2P(british=british)
+                self._g2p[british] = G2P(british=british) if self.tables is None else _compact_or_not(
+                    british, self.tables, G2P)
             return self._g2p[british]
 
     def warm_up(self, british: bool = False) -> None:
@@ -132,3 +143,43 @@ def _cut_word(m: re.Match[str]) -> str:
     if len(parts) <= MAX_SUBTOKENS:
         return m[0]
     return " ".join("".join(parts[i:i + MAX_SUBTOKENS]) for i in range(0, len(parts), MAX_SUBTOKENS))
+
+
+def _compact_or_not(british: bool, folder: Path, g2p: Callable[..., Any]):  # noqa: ANN202
+    try:
+        return _compact_g2p(british, folder)
+    except (OSError, sqlite3.Error) as exc:
+        _log.warning("English G2P: no on-disk tables in %s (%s); hibari's dictionaries are loaded into memory",
+                     folder, exc)
+        return g2p(british=british)
+
+
+def _compact_g2p(british: bool, folder: Path):  # noqa: ANN202 - hibari has no types
+    """hibari's G2P with its lexicons and its tagger's weights read from on-disk tables. Built like
+    ``G2P.__init__`` builds it (``tests/test_compact.py`` checks the attributes and the phonemes)."""
+    import hibari.g2p as hg
+    from hibari.g2p.lexicon import Lexicon
+    from hibari.g2p.tagger import Tagger
+    from hibari.g2p.tokenize import Tokenizer
+
+    from .compact import Table, table_file
+
+    acc = "gb" if british else "us"
+    assets = Path(hg.ASSETS)
+    gold, silver, tagger = (f"lexicon_{acc}_gold.json.gz", f"lexicon_{acc}_silver.json.gz", "tagger.json.gz")
+    lexicon = table_file(folder, f"hibari-lexicon-{acc}", [assets / gold, assets / silver],
+                         lambda: {"gold": hg._load_json(gold), "silver": hg._load_json(silver)})
+    weights = table_file(folder, "hibari-tagger", [assets / tagger], lambda: _tagger_tables(hg._load_json(tagger)))
+    model = dict(Table(weights, "small").items())  # tagdict, tags, vocab: small, kept in memory
+    model["weights"] = Table(weights, "weights")
+    g2p = hg.G2P.__new__(hg.G2P)
+    g2p.lexicon = Lexicon(Table(lexicon, "gold"), Table(lexicon, "silver"), british)
+    g2p.tokenizer = Tokenizer(hg._load_json("tokenizer_exceptions.json"))
+    g2p.tagger = Tagger(model)
+    g2p._oov, g2p.unk, g2p.british = None, "", british
+    return g2p
+
+
+def _tagger_tables(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The tagger's weights as a table; its tag dictionary, tags and vocabulary (small) as one row each."""
+    return {"weights": model["weights"], "small": {k: v for k, v in model.items() if k != "weights"}}

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from .lexicon import Entry, RuleHit, pinyin_to_phonemes, zh_overrides
 
 __all__ = ["MandarinG2P"]
+
+_log = logging.getLogger("greentts.text")
 
 _PUNCT = {"、": ", ", "，": ", ", "。": ". ", "．": ". ", "！": "! ", "：": ": ", "；": "; ", "？": "? ",
           "«": " “", "»": "” ", "《": " “", "》": "” ", "「": " “", "」": "” ", "【": " “", "】": "” ",
@@ -25,9 +29,12 @@ _PUNCT = {"、": ", ", "，": ", ", "。": ". ", "．": ". ", "！": "! ", "："
 class MandarinG2P:
     """Callable: normalized Mandarin text -> Kokoro phonemes. Loads jieba's dictionary on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Path | None = None) -> None:
+        """``tables``: a folder for jieba's prefix dictionary as an on-disk table (:mod:`greentts.text.compact`:
+        ~65 MB less memory, the same words); None: jieba's own dict."""
         self._lock = threading.Lock()
         self._jieba = None
+        self.tables = tables
 
     def _segmenter(self):  # noqa: ANN202 - jieba has no types
         with self._lock:
@@ -37,8 +44,17 @@ class MandarinG2P:
                     import jieba
 
                 jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                self._jieba = jieba
+                if self.tables is None:
+                    jieba.initialize()
+                    self._jieba = jieba.dt
+                else:
+                    try:
+                        self._jieba = _compact_tokenizer(jieba, self.tables)
+                    except (OSError, sqlite3.Error) as exc:
+                        _log.warning("Mandarin G2P: no on-disk table in %s (%s); jieba's dictionary is loaded "
+                                     "into memory", self.tables, exc)
+                        jieba.initialize()
+                        self._jieba = jieba.dt
         return self._jieba
 
     def warm_up(self) -> None:
@@ -102,3 +118,21 @@ class MandarinG2P:
                 out.append(_PUNCT.get(ch, ch))
         return "".join(out)
 
+
+def _compact_tokenizer(jieba, folder: Path):  # noqa: ANN001, ANN202 - jieba has no types
+    """A jieba ``Tokenizer`` on its default dictionary whose prefix dictionary (word or prefix -> count)
+    is read from an on-disk table instead of being loaded into a dict."""
+    from .compact import Table, table_file
+
+    tokenizer = jieba.Tokenizer()
+    source = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
+
+    def build() -> dict[str, dict[str, int]]:
+        with open(source, "rb") as f:
+            freq, total = tokenizer.gen_pfdict(f)
+        return {"freq": freq, "total": {"total": total}}
+
+    path = table_file(folder, "jieba", [source], build)
+    tokenizer.FREQ, tokenizer.total = Table(path, "freq"), Table(path, "total")["total"]
+    tokenizer.initialized = True
+    return tokenizer
