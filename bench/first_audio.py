@@ -3,7 +3,8 @@ Mandarin) on a warm, idle default engine: the time from ``Engine.stream`` to its
 
 Each paragraph is spoken ``--reps`` times (the engine idle before each); medians are reported.
 ``--compare-spinning`` runs the same on a second engine whose onnxruntime sessions spin-wait (the
-setting before issue 20), one after the other in the same process.
+setting before issue 20), ``--compare-frontend`` on one whose G2P dictionaries are held in memory
+(``compact_frontend=False``, the setting before 2026-12-08), one after the other in the same process.
 
     python bench/first_audio.py --reps 3 --compare-spinning
 """
@@ -27,7 +28,7 @@ PARAGRAPHS = {
 }
 
 
-def measure(reps: int, spinning: bool) -> dict[str, float]:
+def measure(reps: int, spinning: bool, compact: bool = True) -> dict[str, float]:
     import greentts.models.base as base
     import greentts.models.kokoro as kokoro
     from greentts import Engine
@@ -38,7 +39,7 @@ def measure(reps: int, spinning: bool) -> dict[str, float]:
     spin = spinning
     kokoro.ort_session = session  # type: ignore[assignment]
     times: dict[str, list[float]] = {}
-    with Engine() as engine:
+    with Engine(compact_frontend=compact) as engine:
         engine.warm_up()
         for _ in range(reps):
             for name, text in PARAGRAPHS.items():
@@ -55,10 +56,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--compare-spinning", action="store_true")
+    ap.add_argument("--compare-frontend", action="store_true")
     args = ap.parse_args()
     now = measure(args.reps, False)
-    before = measure(args.reps, True) if args.compare_spinning else {}
-    print("| paragraph | first audio (s) |" + (" with spinning (s) |" if before else ""))
+    before, title = {}, ""
+    if args.compare_spinning:
+        before, title = measure(args.reps, True), " with spinning (s) |"
+    elif args.compare_frontend:
+        before, title = measure(args.reps, False, compact=False), " G2P dicts in memory (s) |"
+    print("| paragraph | first audio (s) |" + title)
     print("|---|---|" + ("---|" if before else ""))
     for name in PARAGRAPHS:
         print(f"| {name} | {now[name]:.3f} |" + (f" {before[name]:.3f} |" if before else ""))
