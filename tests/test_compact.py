@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,20 @@ def test_stamp_holds_the_files_sha256(tmp_path: Path, source: Path) -> None:
     meta = json.loads(path.with_suffix(".json").read_text())
     from greentts.runtime.files import sha256_file
     assert meta["sha256"] == sha256_file(path) and meta["key"]["label"] == "t"
+
+
+def _lookup_in_child(table: Table, key: str, out: "multiprocessing.Queue[object]") -> None:
+    out.put(table.get(key))
+
+
+def test_a_forked_child_reads_a_table_on_a_connection_of_its_own(tmp_path: Path, source: Path) -> None:
+    path = _build_counting(tmp_path / "tables", {"w": {"a": 1, "b": 2}}, tmp_path / "calls")
+    table = Table(path, "w", cache=1)
+    assert table["a"] == 1 and table._pid == os.getpid()
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_lookup_in_child, args=(table, "b", out))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and out.get(timeout=5) == 2
+    assert table["b"] == 2 and table._pid == os.getpid()  # the parent's connection is untouched

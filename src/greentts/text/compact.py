@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,17 +43,23 @@ class Table(Mapping[str, Any]):
 
     def __init__(self, path: Path, name: str, cache: int = 16384) -> None:
         self.path, self.name = Path(path), name
-        uri = f"file:{quote(str(self.path))}?mode=ro&immutable=1"
+        self._uri = f"file:{quote(str(self.path))}?mode=ro&immutable=1"
         # one connection, used by one thread at a time (a connection per thread would hold a page cache per
-        # thread: a server has dozens)
-        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self._conn.execute("PRAGMA cache_size = -512")  # KiB: the OS page cache holds the file anyway
+        # thread: a server has dozens), and opened again in a forked child (SQLite's rule)
         self._conn_lock = threading.Lock()
+        self._conn, self._pid = self._connect(), os.getpid()
         self._get = functools.lru_cache(maxsize=cache)(self._query)
         self._len: int | None = None
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+        conn.execute("PRAGMA cache_size = -512")  # KiB: the OS page cache holds the file anyway
+        return conn
+
     def _rows(self, sql: str, *args: str) -> list[tuple[Any, ...]]:
         with self._conn_lock:
+            if self._pid != os.getpid():
+                self._conn, self._pid = self._connect(), os.getpid()
             return self._conn.execute(sql, args).fetchall()
 
     def _query(self, key: str) -> Any:
