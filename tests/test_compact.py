@@ -161,3 +161,16 @@ def test_a_forked_child_reads_a_table_on_a_connection_of_its_own(tmp_path: Path,
     child.join(30)
     assert child.exitcode == 0 and out.get(timeout=5) == 2
     assert table["b"] == 2 and table._pid == os.getpid()  # the parent's connection is untouched
+
+
+def test_built_tables_are_read_without_taking_the_lock(tmp_path: Path, source: Path) -> None:
+    """A cache that cannot be written (a read-only image with the tables built) still serves them."""
+    path = _build_counting(tmp_path / "tables", {"w": {"k": 1}}, tmp_path / "calls")
+    lock = path.with_suffix(".lock")
+    lock.unlink()
+    lock.mkdir()  # opening the lock file now fails, as on a read-only file system
+    assert Table(_build_counting(tmp_path / "tables", {"w": {"k": 1}}, tmp_path / "calls"), "w")["k"] == 1
+    assert (tmp_path / "calls").read_text().count("built") == 1
+    path.with_suffix(".json").unlink()  # unverified now: building needs the lock, and the error says so
+    with pytest.raises(OSError):
+        _build_counting(tmp_path / "tables", {"w": {"k": 1}}, tmp_path / "calls")

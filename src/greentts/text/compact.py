@@ -8,7 +8,7 @@ per table. The libraries get the same answers, so the same phonemes (``tests/tes
 
 A file is built aside and renamed into place by one process at a time (a lock file beside it); a stamp
 beside it records its sha256, checked when it is opened: a damaged or half-built file is built again,
-never read.
+never read. Verified tables are read without the lock, so a read-only cache that has them works.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def table_file(folder: Path, label: str, sources: Sequence[Path], build: Callabl
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(folder) / f"{label}-{digest}.sqlite"
     stamp = path.with_suffix(".json")
+    if _verified(path, stamp, key):  # no lock needed to read: a read-only cache with built tables works
+        return path
     with _lock, exclusive(path.with_suffix(".lock")):
         if not _verified(path, stamp, key):
             with AtomicFile(path) as af:
