@@ -35,7 +35,7 @@ def _plan_ids(frontend: Frontend, text: str, **kwargs: object) -> list[tuple[int
 
 @pytest.fixture(scope="module")
 def frontends(tmp_path_factory: pytest.TempPathFactory) -> tuple[Frontend, Frontend]:
-    return Frontend(compact=False), Frontend(tables_dir=tmp_path_factory.mktemp("tables"))
+    return Frontend(compact=False), Frontend(cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh", "mixed", "british"])
@@ -134,7 +134,7 @@ def test_an_unusable_cache_folder_falls_back_to_the_libraries_dicts(tmp_path: Pa
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="greentts.text"):
-        ids = _plan_ids(Frontend(tables_dir=blocker / "tables"), "Hello there. 你好。")
+        ids = _plan_ids(Frontend(cache_dir=blocker), "Hello there. 你好。")
     assert ids == _plan_ids(Frontend(compact=False), "Hello there. 你好。")
     assert caplog.text.count("loaded into memory") == 2  # English and Mandarin
 

@@ -100,9 +100,8 @@ class EngineCore:
         lexicon = Lexicon()
         for path in self.config.dictionaries:
             lexicon = lexicon + Lexicon.load(path)
-        tables = Path(self.config.cache_dir) / "frontend" if self.config.cache_dir else None
         self.frontend = Frontend(lexicon, self.config.max_segment_ids, self.config.first_segment_ids,
-                                 compact=self.config.compact_frontend, tables_dir=tables)
+                                 compact=self.config.compact_frontend, cache_dir=self.config.cache_dir)
         self.backends: dict[str, Backend] = {"kokoro": self._kokoro(), "hibari": HibariBackend()}
         self.workers = self.config.workers or os.cpu_count() or 1
         # The fast lane: when the engine is idle, a stream's first segment (or a whole request's only one)

@@ -98,15 +98,15 @@ class Frontend:
     """Text -> segments. Thread-safe; G2P resources load lazily on first use."""
 
     def __init__(self, lexicon: Lexicon | None = None, max_ids: int = 510, first_max_ids: int = 48, *,
-                 compact: bool = True, tables_dir: Path | None = None) -> None:
-        """``compact``: the G2P dictionaries are read from tables in ``tables_dir`` (default ``<cache>/frontend``;
-        :mod:`greentts.text.compact`); False: the libraries load them into memory."""
+                 compact: bool = True, cache_dir: Path | None = None) -> None:
+        """``compact``: the G2P dictionaries are read from tables in ``<cache_dir>/frontend`` (default cache:
+        ``default_cache_dir()``; :mod:`greentts.text.compact`); False: the libraries load them into memory."""
         if not 16 <= max_ids <= 510:
             raise InputError(f"max_ids must be between 16 and 510, got {max_ids}")
         self.lexicon = lexicon or Lexicon()
         self.max_ids = max_ids
         self.first_max_ids = min(first_max_ids, max_ids)
-        tables = (Path(tables_dir) if tables_dir else default_cache_dir() / "frontend") if compact else None
+        tables = Path(cache_dir or default_cache_dir()) / "frontend" if compact else None
         self.en = EnglishG2P(tables)
         self.zh = MandarinG2P(tables)
 

@@ -46,8 +46,8 @@ class EnglishG2P:
             if british not in self._g2p:
                 from hibari.g2p import G2P
 
-                self._g2p[british] = G2P(british=british) if self.tables is None else _compact_or_not(
-                    british, self.tables, G2P)
+                g2p = _compact_g2p_or_none(british, self.tables) if self.tables is not None else None
+                self._g2p[british] = g2p if g2p is not None else G2P(british=british)
             return self._g2p[british]
 
     def warm_up(self, british: bool = False) -> None:
@@ -145,13 +145,14 @@ def _cut_word(m: re.Match[str]) -> str:
     return " ".join("".join(parts[i:i + MAX_SUBTOKENS]) for i in range(0, len(parts), MAX_SUBTOKENS))
 
 
-def _compact_or_not(british: bool, folder: Path, g2p: Callable[..., Any]):  # noqa: ANN202
+def _compact_g2p_or_none(british: bool, folder: Path):  # noqa: ANN202 - hibari has no types
+    """:func:`_compact_g2p`, or None (logged) where the cache cannot hold the tables."""
     try:
         return _compact_g2p(british, folder)
     except (OSError, sqlite3.Error) as exc:
         _log.warning("English G2P: no on-disk tables in %s (%s); hibari's dictionaries are loaded into memory",
                      folder, exc)
-        return g2p(british=british)
+        return None
 
 
 def _compact_g2p(british: bool, folder: Path):  # noqa: ANN202 - hibari has no types

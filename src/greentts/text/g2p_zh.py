@@ -44,18 +44,20 @@ class MandarinG2P:
                     import jieba
 
                 jieba.setLogLevel(logging.WARNING)
-                if self.tables is None:
+                self._jieba = self._compact(jieba) if self.tables is not None else None
+                if self._jieba is None:
                     jieba.initialize()
                     self._jieba = jieba.dt
-                else:
-                    try:
-                        self._jieba = _compact_tokenizer(jieba, self.tables)
-                    except (OSError, sqlite3.Error) as exc:
-                        _log.warning("Mandarin G2P: no on-disk table in %s (%s); jieba's dictionary is loaded "
-                                     "into memory", self.tables, exc)
-                        jieba.initialize()
-                        self._jieba = jieba.dt
         return self._jieba
+
+    def _compact(self, jieba):  # noqa: ANN001, ANN202 - jieba has no types
+        """jieba on the on-disk table, or None (logged) where the cache cannot hold it."""
+        try:
+            return _compact_tokenizer(jieba, self.tables)
+        except (OSError, sqlite3.Error) as exc:
+            _log.warning("Mandarin G2P: no on-disk table in %s (%s); jieba's dictionary is loaded into memory",
+                         self.tables, exc)
+            return None
 
     def warm_up(self) -> None:
         self._segmenter()
